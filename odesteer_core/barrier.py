@@ -63,7 +63,9 @@ class Barrier:
         generator = torch.Generator().manual_seed(self.seed)  # CPU draws: same hashes on any device
         self.feature_map.init(d, generator, z.cpu())
         self.feature_map.to(X.device)
-        phi = torch.cat([self.feature_map(z[i : i + _CHUNK]) for i in range(0, len(z), _CHUNK)])
+        chunks = [self.feature_map(z[i : i + _CHUNK]) for i in range(0, len(z), _CHUNK)]
+        phi = chunks[0] if len(chunks) == 1 else torch.cat(chunks)  # no 128 MB copy for one chunk
+        del chunks
         w, b, self.n_iter_ = fit_logistic(phi, y, C=self.C, max_iter=self.max_iter, tol=self.tol)
         prior = len(pos) / len(X)
         self.coef_, self.intercept_ = w, b
@@ -93,10 +95,11 @@ class Barrier:
         No input checks: this is the hot path, callers validate once.
         """
         z, radius = self._preprocess(x)
-        phi, u = self.feature_map.forward_vjp(z, self.coef_ if need_grad else None)
-        h = phi @ self.coef_ + (self.intercept_ + self.log_prior_ratio_)
-        if u is None:
-            return h, None
+        offset = self.intercept_ + self.log_prior_ratio_
+        if not need_grad:
+            return self.feature_map.value(z, self.coef_) + offset, None
+        logit, u = self.feature_map.value_vjp(z, self.coef_)
+        h = logit + offset
         if self.normalize:
             u = u - z * (z * u).sum(1, keepdim=True)  # (I - z z^T) u, then / |a - mu| below
         return h, u / radius

@@ -11,6 +11,7 @@ import json
 import math
 import sys
 import time
+from collections import deque
 from pathlib import Path
 
 import torch
@@ -125,8 +126,7 @@ def cmd_compare(args) -> dict:
         settings=settings,
         positions=args.positions,
     )
-    for comparison in stream:
-        pass
+    comparison = deque(stream, maxlen=1)[0]  # the stream yields one growing object: keep the last
     comparison.timing.update({"load_s": load_s, "fit_s": fit_s})
     if args.save_trajectories:
         Path(args.save_trajectories).write_text(json.dumps(comparison.to_dict(include_paths=True)))

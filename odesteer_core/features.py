@@ -25,6 +25,10 @@ import torch
 
 __all__ = ["FEATURE_MAPS", "FeatureMap", "Identity", "RandomFourier", "TensorSketch"]
 
+# Rows per FFT pass of the TensorSketch: (rows, degree, D) blocks stay cache-sized. One FFT over a
+# (4000, 8000) matrix is 3-4x slower per row on CPU (benchmarks/fit_speed.py).
+_BLOCK_ROWS = 64
+
 
 class FeatureMap:
     """Base class: ``init(d, generator)`` draws the random parts, then ``__call__``/``vjp``."""
@@ -45,6 +49,15 @@ class FeatureMap:
         """Features (batch, D) and, when ``w`` (D,) is given, ``J_phi(z)^T w`` (batch, d)."""
         raise NotImplementedError
 
+    def value(self, z: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """``phi(z) . w`` (batch,): what a barrier's value needs (maps may skip forming ``phi``)."""
+        return self(z) @ w
+
+    def value_vjp(self, z: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``phi(z) . w`` (batch,) and ``J_phi(z)^T w`` (batch, d): what a barrier's gradient needs."""
+        phi, grad = self.forward_vjp(z, w)
+        return phi @ w, grad
+
     def config(self) -> dict:
         raise NotImplementedError
 
@@ -62,7 +75,15 @@ class FeatureMap:
 
 
 class TensorSketch(FeatureMap):
-    """Polynomial-kernel TensorSketch of ``[sqrt(gamma) z, sqrt(coef0)]`` with ``degree`` factors."""
+    """Polynomial-kernel TensorSketch of ``[sqrt(gamma) z, sqrt(coef0)]`` with ``degree`` factors.
+
+    Speed notes (CPU, measured by ``benchmarks/fit_speed.py`` and ``benchmarks/steer_speed.py``):
+    all ``degree`` CountSketches are built by one ``index_add_`` and transformed by one batched
+    ``rfft``; large batches are processed ``_BLOCK_ROWS`` rows at a time, because FFTs over a
+    (4000, 8000) matrix run 3-4x slower than over cache-sized blocks; ``rfft(w)`` and the hash
+    tables are computed once and cached (keyed on the tensors themselves); ``value_vjp`` gets
+    ``w . phi`` from the spectra (Parseval) instead of an inverse FFT of ``phi``.
+    """
 
     kind = "tensor_sketch"
 
@@ -88,40 +109,123 @@ class TensorSketch(FeatureMap):
             torch.randint(0, 2, (self.degree, n_in), generator=generator).float() * 2 - 1
         )  # (degree, n_in): +-1
 
-    def _extend(self, z: torch.Tensor) -> torch.Tensor:
-        x = math.sqrt(self.gamma) * z
-        if self.coef0 > 0:
-            const = torch.full_like(x[:, :1], math.sqrt(self.coef0))
-            x = torch.cat([x, const], dim=1)
-        return x  # (batch, n_in)
+    # -- cached derived tensors (rebuilt whenever a buffer or w is replaced or changed in place) --
+    def _tables(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Cached hash tables for the ``d`` input coordinates (the constant column folded out).
+
+        Returns bucket indices offset per factor (degree * d,), signs times ``sqrt(gamma)``
+        (degree, d), and the sketch of the constant column alone (degree * D,): every row's sketch
+        starts from it.
+        """
+        key = (self.index_hash, _version(self.index_hash), self.sign_hash, _version(self.sign_hash))
+        cached = getattr(self, "_tables_cache", None)
+        if cached is None or not _same_key(cached[0], key):
+            D, d = self.n_components, self.index_hash.shape[1] - (1 if self.coef0 > 0 else 0)
+            offsets = D * torch.arange(self.degree, device=self.index_hash.device)[:, None]
+            buckets = self.index_hash + offsets  # (degree, n_in)
+            constant = self.sign_hash.new_zeros(self.degree * D)
+            if self.coef0 > 0:
+                constant[buckets[:, d]] = math.sqrt(self.coef0) * self.sign_hash[:, d]
+            tables = (buckets[:, :d].reshape(-1), math.sqrt(self.gamma) * self.sign_hash[:, :d])
+            cached = (key, (*tables, constant))
+            self._tables_cache = cached
+        return cached[1]
+
+    def _weight_spectra(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``rfft(w)`` (K,) and the real vector ``v`` (2K,) with ``w . irfft(P) = view_as_real(P) . v``."""
+        key = (w, _version(w))
+        cached = getattr(self, "_w_cache", None)
+        if cached is None or not _same_key(cached[0], key):
+            D = self.n_components
+            spectrum = torch.fft.rfft(w, dim=0)  # (K,), K = D // 2 + 1
+            # Parseval for real signals: bins 1..ceil(D/2)-1 stand for two conjugate bins.
+            weight = torch.full((len(spectrum),), 2.0 / D, dtype=w.dtype, device=w.device)
+            weight[0] = 1.0 / D
+            if D % 2 == 0:
+                weight[-1] = 1.0 / D
+            v = torch.view_as_real(spectrum * weight).reshape(-1)  # Re P Re W + Im P Im W
+            cached = (key, (spectrum, v))
+            self._w_cache = cached
+        return cached[1]
+
+    # -- the map and its vector-Jacobian product ---------------------------------------------
+    def _spectra(self, z: torch.Tensor) -> torch.Tensor:
+        """rfft of every factor's CountSketch of ``[sqrt(gamma) z, sqrt(coef0)]``: (m, degree, K)."""
+        index, scaled_sign, constant = self._tables()
+        m, D = z.shape[0], self.n_components
+        source = (z.unsqueeze(1) * scaled_sign).reshape(m, -1)  # (m, degree * d)
+        sketch = constant.to(source.dtype).expand(m, -1).clone()  # (m, degree * D)
+        sketch.index_add_(1, index, source)
+        return torch.fft.rfft(sketch.view(m, self.degree, D), dim=2)
+
+    def _block(
+        self,
+        z: torch.Tensor,
+        w: torch.Tensor | None,
+        value: bool,
+        vjp: bool,
+        out: torch.Tensor | None = None,
+    ):
+        """One block of rows: (``phi`` (m, D), into ``out`` if given, or ``w . phi`` (m,); ``J^T w``
+        (m, d) or None)."""
+        D, degree, m = self.n_components, self.degree, z.shape[0]
+        spectra = self._spectra(z)  # (m, degree, K)
+        product = spectra[:, 0]
+        for k in range(1, degree):
+            product = product * spectra[:, k]
+        if value:  # w . phi straight from the spectrum (Parseval): a dot product, no irfft
+            first = torch.view_as_real(product).reshape(m, -1) @ self._weight_spectra(w)[1]
+        else:
+            first = torch.fft.irfft(product, n=D, dim=1, out=out)
+        if not vjp:
+            return first, None
+        # d(w . conv(s_1..s_p)) / d s_k = correlation of w with the other factors' convolution:
+        # irfft(rfft(w) * conj(prod_{l != k} rfft(s_l))); then back through the CountSketch.
+        w_spectrum = self._weight_spectra(w)[0]
+        conj = spectra.conj()
+        if degree == 1:
+            others = w_spectrum.expand_as(spectra)
+        elif degree == 2:
+            others = conj.flip(1) * w_spectrum
+        else:
+            rest = [
+                torch.stack([conj[:, j] for j in range(degree) if j != k], 1).prod(1)
+                for k in range(degree)
+            ]
+            others = torch.stack(rest, dim=1) * w_spectrum
+        g_sketch = torch.fft.irfft(others, n=D, dim=2).reshape(m, -1)  # (m, degree * D)
+        index, scaled_sign, _ = self._tables()
+        grad = g_sketch.index_select(1, index).view(m, degree, -1)
+        return first, (grad * scaled_sign).sum(1)  # (m, d)
+
+    def _run(self, z: torch.Tensor, w: torch.Tensor | None, value: bool, vjp: bool):
+        """``_block`` over row blocks on CPU; one block on GPUs or when autograd tracks ``z``."""
+        m = z.shape[0]
+        if (
+            m <= _BLOCK_ROWS
+            or z.device.type != "cpu"
+            or (z.requires_grad and torch.is_grad_enabled())
+        ):
+            return self._block(z, w, value, vjp)
+        first = z.new_empty(m) if value else z.new_empty(m, self.n_components)
+        grad = z.new_empty(z.shape) if vjp else None
+        for i in range(0, m, _BLOCK_ROWS):
+            rows = slice(i, i + _BLOCK_ROWS)
+            f, g = self._block(z[rows], w, value, vjp, out=None if value else first[rows])
+            if value:
+                first[rows] = f
+            if vjp:
+                grad[rows] = g
+        return first, grad
 
     def forward_vjp(self, z, w):
-        x = self._extend(z)
-        D = self.n_components
-        spectra = []  # rfft of each CountSketch, (batch, D // 2 + 1) complex
-        for k in range(self.degree):
-            sketch = x.new_zeros(x.shape[0], D)
-            sketch.index_add_(1, self.index_hash[k], x * self.sign_hash[k])
-            spectra.append(torch.fft.rfft(sketch, dim=1))
-        product = spectra[0]
-        for spectrum in spectra[1:]:
-            product = product * spectrum
-        phi = torch.fft.irfft(product, n=D, dim=1)
-        if w is None:
-            return phi, None
-        # d(w . conv(s_1..s_p)) / d s_k = correlation of w with conv of the other factors:
-        # irfft(rfft(w) * conj(prod_{l != k} rfft(s_l))); then back through the CountSketch.
-        w_spectrum = torch.fft.rfft(w, dim=0)
-        grad_x = torch.zeros_like(x)
-        for k in range(self.degree):
-            others = w_spectrum.expand_as(product)
-            for j, spectrum in enumerate(spectra):
-                if j != k:
-                    others = others * spectrum.conj()
-            g_sketch = torch.fft.irfft(others, n=D, dim=1)  # (batch, D)
-            grad_x += g_sketch[:, self.index_hash[k]] * self.sign_hash[k]
-        grad_z = math.sqrt(self.gamma) * grad_x[:, : z.shape[1]]
-        return phi, grad_z
+        return self._run(z, w, value=False, vjp=w is not None)
+
+    def value(self, z, w):
+        return self._run(z, w, value=True, vjp=False)[0]
+
+    def value_vjp(self, z, w):
+        return self._run(z, w, value=True, vjp=True)
 
     def config(self):
         return {
@@ -134,6 +238,18 @@ class TensorSketch(FeatureMap):
 
     def buffers(self):
         return {"index_hash": self.index_hash, "sign_hash": self.sign_hash}
+
+
+def _version(t: torch.Tensor) -> int:
+    """In-place version counter; inference-mode tensors have none (cached by identity alone)."""
+    return -1 if t.is_inference() else t._version
+
+
+def _same_key(a: tuple, b: tuple) -> bool:
+    """Cache keys: tensors compared by identity (a held reference), versions by value."""
+    return len(a) == len(b) and all(
+        x is y if isinstance(x, torch.Tensor) else x == y for x, y in zip(a, b)
+    )
 
 
 class RandomFourier(FeatureMap):
