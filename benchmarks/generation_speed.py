@@ -1,0 +1,184 @@
+"""Generation speed: what steering costs per generated token, arms batched vs alone.
+
+A random-weight Llama is built in memory (no download), a built-in concept's activations are
+extracted from it at the default layer and ODESteer + CAA are fitted on them; then, for one prompt,
+greedy decoding of ``--tokens`` new tokens (EOS disabled, so every run makes all of them) is timed
+for these arm sets, round-robin over ``--repeats`` rounds after one warm-up round:
+
+  none                     the unsteered arm alone (a plain decoding loop, batch 1)
+  one_step                 the CAA arm alone (one step per token)
+  odesteer                 the ODESteer arm alone (10 Euler steps, 8000 sketch components)
+  none+one_step+odesteer   the three arms in ONE batch (what the app and the CLI run)
+
+Printed: median ms per token of each and two ratios, with the issue's targets:
+  three arms batched / unsteered alone   <= 1.5  (three separate runs cost 3x)
+  ODESteer alone / one-step alone        <= 1.10 on CPU (--preset cpu-85m), <= 1.05 on GPU (gpu-8b)
+
+Presets:
+  cpu-85m  12 layers, d = 768, MLP 2048, 32k vocab (tied): about 85 M parameters, float32, CPU
+  gpu-8b   Llama-3.1-8B shape (32 layers, d = 4096, MLP 14336, GQA 8, 128k vocab), bfloat16, CUDA;
+           finishes in about 2 minutes on one H100 (needs about 17 GB of GPU memory)
+
+Usage: python benchmarks/generation_speed.py [--preset cpu-85m|gpu-8b] [--tokens 64] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
+import odesteer_core as oc  # noqa: E402
+from odesteer_core.models import build_tiny_tokenizer, find_decoder_layers  # noqa: E402
+
+PRESETS = {
+    "cpu-85m": dict(
+        config=dict(
+            hidden_size=768,
+            intermediate_size=2048,
+            num_hidden_layers=12,
+            num_attention_heads=12,
+            num_key_value_heads=12,
+            vocab_size=32000,
+            tie_word_embeddings=True,
+        ),
+        device="cpu",
+        dtype=torch.float32,
+        target=1.10,
+    ),
+    "gpu-8b": dict(
+        config=dict(
+            hidden_size=4096,
+            intermediate_size=14336,
+            num_hidden_layers=32,
+            num_attention_heads=32,
+            num_key_value_heads=8,
+            vocab_size=128256,
+            rope_theta=500000.0,
+        ),
+        device="cuda",
+        dtype=torch.bfloat16,
+        target=1.05,
+    ),
+}
+ARM_SETS = {
+    "none": ("none",),
+    "one_step": ("one_step",),
+    "odesteer": ("odesteer",),
+    "none+one_step+odesteer": ("none", "one_step", "odesteer"),
+}
+PROMPT = "Write a short note to a colleague about the meeting tomorrow morning."
+
+
+def build_lm(preset: dict) -> oc.LoadedLM:
+    """A random-weight Llama of the preset's shape, in memory, with the offline test tokenizer.
+
+    Token ids beyond the tokenizer's 512 decode to nothing; timing is unaffected.
+    """
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = build_tiny_tokenizer()
+    config = LlamaConfig(
+        max_position_embeddings=4096,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=None,  # never stop early: every run generates all its tokens
+        pad_token_id=tokenizer.pad_token_id,
+        **preset["config"],
+    )
+    torch.manual_seed(0)
+    default_dtype = torch.get_default_dtype()
+    torch.set_default_dtype(preset["dtype"])
+    try:
+        with torch.device(preset["device"]):
+            model = LlamaForCausalLM(config).eval()
+    finally:
+        torch.set_default_dtype(default_dtype)
+    model.generation_config.eos_token_id = None
+    tokenizer.eos_token = None  # the sampler's EOS set is empty: fixed-length runs
+    return oc.LoadedLM(
+        model=model,
+        tokenizer=tokenizer,
+        name="random-llama-benchmark",
+        revision=None,
+        layers=find_decoder_layers(model),
+        is_chat=False,
+        offline_test_model=True,
+    )
+
+
+def time_per_token(lm, fitted, arms, tokens: int) -> float:
+    settings = oc.GenerationSettings(max_new_tokens=tokens)
+    if lm.device.type == "cuda":
+        torch.cuda.synchronize()
+    *_, result = oc.compare(lm, fitted, PROMPT, arms=arms, settings=settings)
+    if lm.device.type == "cuda":
+        torch.cuda.synchronize()
+    n = result.timing["tokens"]
+    assert n == tokens, f"generated {n} tokens, expected {tokens}"
+    return 1000 * result.timing["generate_s"] / n
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu-85m")
+    parser.add_argument("--tokens", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--concept", default="polite")
+    args = parser.parse_args()
+    preset = PRESETS[args.preset]
+    if preset["device"] == "cuda" and not torch.cuda.is_available():
+        sys.exit("error: the gpu-8b preset needs a CUDA GPU; use --preset cpu-85m on CPU")
+
+    t0 = time.perf_counter()
+    lm = build_lm(preset)
+    n_params = sum(p.numel() for p in lm.model.parameters())
+    print(
+        f"model: random Llama {n_params / 1e6:.0f} M parameters, {lm.n_layers} layers, "
+        f"d = {lm.d_model}, {lm.dtype}, {lm.device}; built in {time.perf_counter() - t0:.1f} s"
+    )
+    t0 = time.perf_counter()
+    fitted = oc.fit_concept(lm, oc.load_concept(args.concept), methods=("caa",), progress=False)
+    ode = fitted.odesteer
+    print(
+        f"fitted {args.concept!r} at layer {fitted.layer} ({len(fitted.pos)}+{len(fitted.neg)} "
+        f"activations) in {time.perf_counter() - t0:.1f} s: odesteer steps={ode.steps}, "
+        f"solver={ode.solver}, n_components={ode.n_components}"
+    )
+
+    times: dict[str, list[float]] = {name: [] for name in ARM_SETS}
+    for round_ in range(args.repeats + 1):  # round 0 warms up
+        for name, arms in ARM_SETS.items():
+            ms = time_per_token(lm, fitted, arms, args.tokens)
+            if round_ > 0:
+                times[name].append(ms)
+    med = {name: statistics.median(values) for name, values in times.items()}
+
+    print(
+        f"\n{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
+        f"{date.today()}; {args.tokens} new tokens, greedy, median of {args.repeats} rounds\n"
+    )
+    print("| arms | ms / token | all rounds |")
+    print("|---|---:|---|")
+    for name, values in times.items():
+        print(f"| {name} | {med[name]:.1f} | {', '.join(f'{v:.1f}' for v in values)} |")
+    batched = med["none+one_step+odesteer"] / med["none"]
+    overhead = med["odesteer"] / med["one_step"]
+    print(
+        f"\nthree arms batched / unsteered alone: {batched:.2f}x (target <= 1.5) "
+        f"{'PASS' if batched <= 1.5 else 'FAIL'}"
+    )
+    print(
+        f"ODESteer alone / one-step alone: {overhead:.3f}x (target <= {preset['target']}) "
+        f"{'PASS' if overhead <= preset['target'] else 'FAIL'}"
+    )
+
+
+if __name__ == "__main__":
+    main()
