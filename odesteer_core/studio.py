@@ -1,0 +1,274 @@
+"""The app's backend, free of Gradio: which models may load, shared models and fitted concepts.
+
+One ``Studio`` serves every user of a running app. Models and fitted concepts are shared (they
+are read-only once built); what belongs to one user (the last comparison, the chosen token) lives
+in that user's ``gr.State`` in ``app.py``. Loading and fitting take a per-key lock, so two users
+asking for the same concept at once fit it once; generation needs no lock, because each
+comparison's steering hook edits only the forward passes of the thread that registered it.
+
+Public deployments (``SPACE_ID`` set by Hugging Face Spaces, or ``ODESTEER_PUBLIC=1``) load only
+the models of an allow-list (``ODESTEER_ALLOWED_MODELS``, comma-separated, or ``DEFAULT_ALLOWED``)
+and never run a repository's own code.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from .concepts import Concept, concept_from_texts, list_concepts, load_concept, load_concept_file
+from .models import TINY_RANDOM_LLAMA, LoadedLM, load_lm
+from .pipeline import FittedConcept, fit_concept
+from .projection import Projector, fit_projector
+
+__all__ = [
+    "CUSTOM",
+    "DEFAULT_ALLOWED",
+    "DEFAULT_MODEL",
+    "Studio",
+    "allowed_models",
+    "concept_choices",
+    "is_public",
+    "stream_in_thread",
+]
+
+# Small enough for a free CPU Space (2 vCPU: a few tokens per second for three arms), instruct-
+# tuned so steering acts on real answers, and well known; on a GPU pick a bigger one.
+DEFAULT_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
+DEFAULT_ALLOWED = (
+    DEFAULT_MODEL,
+    "Qwen/Qwen2.5-1.5B-Instruct",
+    "Qwen/Qwen2.5-3B-Instruct",
+    "meta-llama/Llama-3.2-1B-Instruct",
+    "meta-llama/Llama-3.2-3B-Instruct",
+    "google/gemma-2-2b-it",
+    TINY_RANDOM_LLAMA,
+)
+T = TypeVar("T")
+CUSTOM = "custom"
+MAX_MODELS = 2  # models kept in memory at once (the start-up model is never evicted)
+MAX_FITTED = 8  # fitted concepts kept in memory
+
+
+def is_public() -> bool:
+    """Whether this is a public deployment (a Hugging Face Space, or ``ODESTEER_PUBLIC=1``)."""
+    return bool(os.environ.get("SPACE_ID")) or os.environ.get("ODESTEER_PUBLIC", "") == "1"
+
+
+def allowed_models() -> tuple[str, ...] | None:
+    """Models this deployment may load: the allow-list, or None (any) on a private machine."""
+    env = os.environ.get("ODESTEER_ALLOWED_MODELS", "")
+    listed = tuple(m.strip() for m in env.split(",") if m.strip())
+    if listed:
+        return listed
+    return DEFAULT_ALLOWED if is_public() else None
+
+
+def concept_choices() -> list[str]:
+    """Concept names for the picker: the built-ins, ``truthfulqa``, then ``custom``."""
+    return [row["name"] for row in list_concepts()] + [CUSTOM]
+
+
+@dataclass
+class _Fitted:
+    fitted: FittedConcept
+    projectors: dict[str, Projector] = field(default_factory=dict)
+
+
+class Studio:
+    """Shared models and fitted concepts for every user of one app.
+
+    Args:
+        model: The model loaded at start (Hub id, local folder or ``tiny-random-llama``).
+        truthfulqa_csv: Local TruthfulQA CSV for the ``truthfulqa`` concept (else the Hub).
+        device, dtype: As in ``load_lm`` (None: auto).
+        cache_dir: Activation cache folder (None: the default cache).
+        warm_projections: Projections fitted when a concept is fitted, so that the first plot
+            is fast (UMAP takes seconds).
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        truthfulqa_csv: str | None = None,
+        device: str | None = None,
+        dtype: str | None = None,
+        cache_dir: str | None = None,
+        warm_projections: tuple[str, ...] = ("umap",),
+    ) -> None:
+        self.truthfulqa_csv, self.device, self.dtype = truthfulqa_csv, device, dtype
+        self.cache_dir, self.warm_projections = cache_dir, warm_projections
+        self.default_model = model
+        self._models: OrderedDict[str, LoadedLM] = OrderedDict()
+        self._fitted: OrderedDict[tuple, _Fitted] = OrderedDict()
+        self._locks: dict[tuple, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self.model(model)
+
+    # -- models --------------------------------------------------------------------------
+    def check_model_allowed(self, name: str) -> str:
+        """Return the stripped name if this deployment may load it, else raise ValueError."""
+        name = (name or "").strip()
+        if not name:
+            raise ValueError(
+                "Model name is empty: give a Hub id such as Qwen/Qwen2.5-0.5B-Instruct."
+            )
+        allowed = allowed_models()
+        if allowed is not None and name not in allowed and name != self.default_model:
+            raise ValueError(
+                f"This deployment only loads these models: {', '.join(allowed)}. Run the app "
+                "on your own machine to load others."
+            )
+        return name
+
+    def model(self, name: str) -> LoadedLM:
+        """The loaded model ``name``, loading it once (a clear ValueError if it cannot load)."""
+        name = self.check_model_allowed(name)
+        with self._lock(("model", name)):
+            if name not in self._models:
+                lm = load_lm(name, device=self.device, dtype=self.dtype, trust_remote_code=False)
+                with self._guard:
+                    self._models[name] = lm
+                    evictable = [m for m in self._models if m != self.default_model]
+                    while len(self._models) > MAX_MODELS and evictable:
+                        self._models.pop(evictable.pop(0))
+            with self._guard:
+                self._models.move_to_end(name)
+                return self._models[name]
+
+    # -- concepts ------------------------------------------------------------------------
+    def concept(
+        self,
+        name: str,
+        *,
+        positive_text: str = "",
+        negative_text: str = "",
+        upload: str | None = None,
+    ) -> Concept:
+        """A built-in concept, ``truthfulqa``, or a custom one from pasted lines or an upload.
+
+        Raises:
+            ValueError: unknown name, too few lines, an unreadable, binary, non-UTF-8 or
+                oversized upload (the message says what to fix).
+        """
+        if name != CUSTOM:
+            return load_concept(name, truthfulqa_csv=self.truthfulqa_csv, split="train")
+        if upload:
+            return load_concept_file(upload)
+        positive = [line for line in (positive_text or "").splitlines() if line.strip()]
+        negative = [line for line in (negative_text or "").splitlines() if line.strip()]
+        if not positive and not negative:
+            raise ValueError(
+                "Custom concept is empty: paste positive and negative examples (one per line, "
+                "at least 8 each) or upload a JSONL/CSV file."
+            )
+        return concept_from_texts(positive, negative, name=CUSTOM)
+
+    def fit(
+        self,
+        lm: LoadedLM,
+        concept: Concept,
+        *,
+        layer: int | None = None,
+        progress: Callable[[float, str], None] | None = None,
+    ) -> FittedConcept:
+        """The concept fitted at ``layer`` of ``lm`` (default layer if None), fitting it once.
+
+        Fitting extracts activations (cached on disk), fits ODESteer and warms the projections.
+        """
+        layer = lm.default_layer() if layer is None else lm.check_layer(int(layer))
+        key = (lm.name, lm.revision, layer, concept.fingerprint(), concept.name)
+        with self._lock(key):
+            entry = self._fitted.get(key)
+            if entry is None:
+                report = progress or (lambda frac, msg: None)
+                report(0.05, f"extracting activations at layer {layer}")
+                fitted = fit_concept(
+                    lm, concept, layer=layer, progress=False, cache_dir=self.cache_dir
+                )
+                entry = _Fitted(fitted)
+                for kind in self.warm_projections:
+                    report(0.7, f"fitting the {kind} projection")
+                    t0 = time.perf_counter()
+                    entry.projectors[kind] = fit_projector(kind, fitted)
+                    fitted.timing[f"projection_{kind}_s"] = time.perf_counter() - t0
+                with self._guard:
+                    self._fitted[key] = entry
+                    while len(self._fitted) > MAX_FITTED:
+                        self._fitted.popitem(last=False)
+            with self._guard:
+                self._fitted.move_to_end(key)
+        return entry.fitted
+
+    def projector(self, fitted: FittedConcept, kind: str) -> Projector:
+        """The ``kind`` projection of a fitted concept's clouds, fitted once."""
+        with self._guard:
+            entry = next((e for e in self._fitted.values() if e.fitted is fitted), None)
+        if entry is None:  # evicted meanwhile, or fitted outside the studio
+            return fit_projector(kind, fitted)
+        with self._lock(("projection", id(entry), kind)):
+            if kind not in entry.projectors:
+                entry.projectors[kind] = fit_projector(kind, fitted)
+            return entry.projectors[kind]
+
+    def _lock(self, key: tuple) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+
+_DONE = object()
+
+
+def stream_in_thread(make_stream: Callable[[], Iterator[T]]) -> Iterator[T]:
+    """Run ``make_stream()`` to exhaustion in one dedicated thread and yield what it yields.
+
+    Gradio advances a sync generator on whichever worker thread is free, but a comparison's
+    steering hook acts only on forward passes of the thread that registered it (other users'
+    passes on the shared model must stay untouched). One thread per stream keeps them together.
+    Closing this iterator (a closed browser tab, a Stop click) stops the stream at its next item
+    and closes it there, which removes its hook.
+    """
+    items: queue.Queue = queue.Queue()
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            stream = make_stream()
+            try:
+                for item in stream:
+                    items.put(item)
+                    if stop.is_set():
+                        break
+            finally:
+                close = getattr(stream, "close", None)
+                if close is not None:
+                    close()
+        except BaseException as err:  # handed to the consumer, which re-raises it
+            items.put(err)
+        finally:
+            items.put(_DONE)
+
+    worker = threading.Thread(target=work, name="odesteer-stream", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = items.get()
+            while item is not _DONE and not isinstance(item, BaseException) and not items.empty():
+                newer = items.get()  # the consumer fell behind: skip to the latest item
+                if newer is _DONE or isinstance(newer, BaseException):
+                    yield item
+                item = newer
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()

@@ -1,0 +1,264 @@
+"""The Gradio app on the offline model: Blocks build, handlers, exports, bad input, the API.
+
+Handlers are called directly (as Gradio calls them); the API test launches the app and calls
+``/compare`` through ``gradio_client``, several clients at once.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import gradio as gr
+import plotly.graph_objects as go
+import pytest
+import torch
+
+import app
+import odesteer_core as oc
+from odesteer_core.studio import Studio
+
+PROMPT = "How should I answer an angry email?"
+POSITIVE = [f"Thank you kindly for your patience, friend number {i}." for i in range(10)]
+NEGATIVE = [f"Go away, you useless pest number {i}." for i in range(10)]
+GENERATE_DEFAULTS = dict(
+    pos="", neg="", upload=None, one_step="caa", strength=0.3, steps=10, solver="euler",
+    layer=-1, max_new_tokens=6, do_sample=False, temperature=0.7, top_p=0.9, top_k=0,
+    repetition_penalty=1.0, seed=0, positions="last", projection="pca",
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory):
+    studio = Studio(
+        oc.TINY_RANDOM_LLAMA,
+        cache_dir=str(tmp_path_factory.mktemp("acts")),
+        warm_projections=("pca",),
+    )
+    app.build_app(studio)
+    return studio
+
+
+def generate(prompt=PROMPT, concept="polite", state=None, **kw):
+    args = {**GENERATE_DEFAULTS, **kw}
+    return list(
+        app.on_generate(
+            prompt,
+            concept,
+            args["pos"],
+            args["neg"],
+            args["upload"],
+            args["one_step"],
+            args["strength"],
+            args["steps"],
+            args["solver"],
+            args["layer"],
+            args["max_new_tokens"],
+            args["do_sample"],
+            args["temperature"],
+            args["top_p"],
+            args["top_k"],
+            args["repetition_penalty"],
+            args["seed"],
+            args["positions"],
+            args["projection"],
+            state if state is not None else {},
+            progress=None,
+        )  # fmt: skip
+    )
+
+
+def test_blocks_build_without_launching(studio):
+    demo = app.build_app(studio)
+    assert isinstance(demo, gr.Blocks)
+    api = demo.get_api_info()
+    assert "/compare" in api["named_endpoints"]
+    params = [p["parameter_name"] for p in api["named_endpoints"]["/compare"]["parameters"]]
+    assert params[:7] == [
+        "prompt", "concept", "strength", "steps", "one_step_method", "max_new_tokens", "seed"
+    ]  # fmt: skip
+
+
+def test_generate_streams_three_arms_then_plots(studio):
+    updates = generate()
+    assert len(updates) >= 2  # at least one streamed token, then the final plots
+    *texts, r1, r2, r3, status, state, token, traj, barrier = updates[-1]
+    final = state["comparison"]
+    assert [a.name for a in final.arms] == ["none", "one_step", "odesteer"]
+    assert all(len(a.tokens) == 6 for a in final.arms)
+    assert "meaningless" in status  # the offline model says so
+    assert isinstance(traj, go.Figure) and isinstance(barrier, go.Figure)
+    assert token["maximum"] == 5
+    streamed_html = updates[-2][:3]
+    assert all("<span" in h for h in streamed_html)
+
+
+def test_unsteered_column_equals_plain_generate(studio):
+    state = generate()[-1][7]
+    lm = studio.model(oc.TINY_RANDOM_LLAMA)
+    ids = lm.tokenizer(oc.format_prompt(lm, PROMPT), return_tensors="pt")
+    plain = lm.model.generate(**ids, max_new_tokens=6, do_sample=False)
+    expected = plain[0, ids["input_ids"].shape[1] :].tolist()
+    assert state["comparison"].arm("none").token_ids == expected
+
+
+def test_token_slider_replots_without_refit(studio):
+    state = generate()[-1][7]
+    projected = dict(state["projected"])
+    traj, barrier = app.on_token(3, "pca", state)
+    assert state["projected"] == projected  # nothing recomputed
+    assert traj is not None and barrier is not None
+
+
+def test_projection_switch_caches_in_state(studio):
+    state = generate()[-1][7]
+    *_, new_state = app.on_projection(0, "plane", state)
+    assert "plane" in new_state["projected"]
+
+
+@pytest.mark.parametrize("what", ["steerer", "comparison", "html"])
+def test_exports(studio, what):
+    state = generate()[-1][7]
+    path = app.on_export(state, "pca", 0, what=what)
+    if what == "steerer":
+        loaded = oc.load_steerer(path)
+        x = state["fitted"].pos[:2]
+        torch.testing.assert_close(loaded.steer(x, 1.0), state["fitted"].odesteer.steer(x, 1.0))
+    elif what == "comparison":
+        data = json.loads(Path(path).read_text())
+        assert [a["name"] for a in data["arms"]] == ["none", "one_step", "odesteer"]
+        assert len(data["arms"][2]["paths"][0]) == 11  # steps + 1 points
+    else:
+        assert "plotly" in Path(path).read_text()
+
+
+def test_export_before_generating_is_a_clear_error(studio):
+    with pytest.raises(gr.Error, match="generate a comparison first"):
+        app.on_export({}, "pca", 0, what="comparison")
+
+
+def test_custom_concept_fits_from_pasted_lines(studio):
+    message = app.on_fit({}, "custom", "\n".join(POSITIVE), "\n".join(NEGATIVE), None, -1)
+    assert "Fitted" in message and "10 positive" in message
+
+
+@pytest.mark.parametrize(
+    ("prompt", "message"),
+    [("", "prompt is empty"), ("   \n", "prompt is empty"), ("x" * 9000, "limit is 8000")],
+)
+def test_bad_prompts(studio, prompt, message):
+    with pytest.raises(gr.Error, match=message):
+        generate(prompt)
+
+
+def test_custom_concept_with_too_few_lines(studio):
+    with pytest.raises(gr.Error, match="at least 8"):
+        generate(concept="custom", pos="nice\nkind", neg="rude\nmean")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\x00\x01\x02binary", "binary"),
+        ("caf\u00e9".encode("latin-1") + b"\n", "not valid UTF-8"),
+        (b"a" * (5 * 1024 * 1024 + 1), "over the 5 MB limit"),
+    ],
+)
+def test_bad_uploads(studio, tmp_path, content, message):
+    path = tmp_path / "concept.txt"
+    path.write_bytes(content)
+    with pytest.raises(gr.Error, match=message):
+        generate(concept="custom", upload=str(path))
+
+
+def test_disallowed_model_on_a_public_deployment(studio, monkeypatch):
+    monkeypatch.setenv("ODESTEER_PUBLIC", "1")
+    monkeypatch.delenv("ODESTEER_ALLOWED_MODELS", raising=False)
+    with pytest.raises(ValueError, match="only loads these models"):
+        studio.model("someone/remote-code-model")
+
+
+def test_unknown_model_is_a_clear_error(studio, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ValueError, match="tiny-random-llama"):
+        studio.model("no-such-org/no-such-model")
+
+
+def test_closing_the_stream_midway_leaves_no_hook(studio):
+    lm = studio.model(oc.TINY_RANDOM_LLAMA)
+    before = oc.active_hooks(lm.model)
+    stream = app.on_generate(PROMPT, "polite", *[GENERATE_DEFAULTS[k] for k in (
+        "pos", "neg", "upload", "one_step", "strength", "steps", "solver", "layer")],
+        40, False, 0.7, 0.9, 0, 1.0, 0, "last", "pca", {}, progress=None)  # fmt: skip
+    next(stream)
+    stream.close()  # what Gradio does when the tab closes or Stop is clicked
+    for _ in range(200):
+        if oc.active_hooks(lm.model) == before:
+            break
+        threading.Event().wait(0.05)  # the worker thread stops at its next token
+    assert oc.active_hooks(lm.model) == before
+
+
+def test_concurrent_generations_on_the_shared_model_stay_separate(studio):
+    # Two users at once, on two threads of the same shared model: each result equals its
+    # sequential run (the steering hook of one never touches the other's forward passes).
+    settings = [dict(strength=0.0), dict(strength=0.8, seed=1)]
+    alone = [generate(**kw)[-1][7]["comparison"] for kw in settings]
+    results = [None, None]
+
+    def run(i):
+        results[i] = generate(**settings[i])[-1][7]["comparison"]
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for solo, both in zip(alone, results):
+        for a, b in zip(solo.arms, both.arms):
+            assert a.token_ids == b.token_ids
+            assert a.barrier_after == pytest.approx(b.barrier_after, abs=1e-4)
+
+
+@pytest.fixture(scope="module")
+def server(studio):
+    demo = app.build_app(studio).queue(default_concurrency_limit=app.CONCURRENCY)
+    demo.launch(prevent_thread_lock=True, server_port=None, quiet=True)
+    yield demo.local_url
+    demo.close()
+
+
+def test_compare_endpoint_through_gradio_client(server):
+    from gradio_client import Client
+
+    client = Client(server, verbose=False)
+    result = client.predict(PROMPT, "polite", 0.3, 10, "caa", 5, 0, api_name="/compare")
+    assert set(result["texts"]) == {"none", "one_step", "odesteer"}
+    direct = app.api_compare(PROMPT, "polite", 0.3, 10, "caa", 5, 0)
+    assert result["texts"] == direct["texts"]
+    assert len(result["trajectories"]["paths"]) == 5
+    assert len(result["trajectories"]["paths"][0]) == 11  # steps + 1 points, 2-D
+
+
+def test_several_clients_at_once_get_their_own_results(server):
+    from gradio_client import Client
+
+    jobs = [(f"{PROMPT} {i}", 0.1 * i, i) for i in range(3)]
+    expected = [app.api_compare(p, "polite", s, 10, "caa", 4, seed)["texts"] for p, s, seed in jobs]
+    clients = [Client(server, verbose=False) for _ in jobs]
+    futures = [
+        c.submit(p, "polite", s, 10, "caa", 4, seed, api_name="/compare")
+        for c, (p, s, seed) in zip(clients, jobs)
+    ]
+    assert [f.result(timeout=120)["texts"] for f in futures] == expected
+
+
+def test_api_bad_input_is_a_clear_error(server):
+    from gradio_client import Client
+
+    client = Client(server, verbose=False)
+    with pytest.raises(Exception, match="prompt is empty"):
+        client.predict("  ", "polite", 0.3, 10, "caa", 5, 0, api_name="/compare")
+    with pytest.raises(Exception, match="Unknown concept"):
+        client.predict(PROMPT, "no-such-concept", 0.3, 10, "caa", 5, 0, api_name="/compare")
