@@ -13,6 +13,7 @@ import inspect
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import gradio as gr
@@ -34,6 +35,7 @@ except ImportError:  # anywhere else: a no-op
 
 
 MAX_PROMPT_CHARS = 8000
+STREAM_INTERVAL = 0.1  # seconds between streamed updates (the first and last always go out)
 CONCURRENCY = int(os.environ.get("ODESTEER_CONCURRENCY", "2"))  # generations at once
 ARM_TITLES = {"none": "Unsteered", "one_step": "One-step", "odesteer": "ODESteer"}
 PROJECTION_LABELS = {
@@ -139,7 +141,8 @@ def on_generate(
             solver=solver,
             settings=settings,
             positions=positions,
-        )  # fmt: skip
+        ),  # fmt: skip
+        min_interval=STREAM_INTERVAL,
     )
     comparison = None
     for comparison in stream:
@@ -233,6 +236,7 @@ def on_export(state: dict, projection: str, token: int, *, what: str) -> str:
 
 # -- API -------------------------------------------------------------------------------------
 @gpu
+@user_errors
 def api_compare(
     prompt: str,
     concept: str = "polite",
@@ -242,36 +246,38 @@ def api_compare(
     max_new_tokens: int = 48,
     seed: int = 0,
     projection: str = "pca",
-) -> dict:
-    """Unsteered, one-step and ODESteer generations for one prompt, with trajectory data.
+) -> Iterator[dict]:
+    """Unsteered, one-step and ODESteer generations for one prompt, streamed, then trajectories.
 
-    Returns:
-        {"texts": {"none", "one_step", "odesteer"}, "comparison": texts, tokens and per-token
-        barrier values of every arm, "trajectories": per-token 2-D paths of the ODESteer arm
-        and one-step endpoints in the chosen projection, with the barrier along each path}.
+    Yields ``{"texts": {"none", "one_step", "odesteer"}, "done": False}`` as tokens arrive, and
+    last ``{"texts", "done": True, "comparison": tokens and per-token barrier values of every
+    arm, settings and timing, "trajectories": per-token 2-D ODESteer paths, one-step endpoints
+    and the barrier along each path in the chosen projection}``. ``Client.predict`` returns
+    the last one.
     """
-    try:
-        _check_prompt(prompt)
-        state: dict = {}
-        lm, fitted = _fit(state, concept, "", "", None, None)
-        settings = oc.GenerationSettings(max_new_tokens=int(max_new_tokens), seed=int(seed))
-        *_, comparison = stream_in_thread(
-            lambda: oc.compare(
-                lm,
-                fitted,
-                prompt,
-                strength=float(strength),
-                steps=int(steps),
-                one_step=one_step_method,
-                settings=settings,
-            )  # fmt: skip
-        )
-        projector = _studio().projector(fitted, projection)
-        projected = project_comparison(projector, comparison, fitted)
-    except (ValueError, TypeError) as err:
-        raise gr.Error(str(err)) from err
-    return {
+    _check_prompt(prompt)
+    lm, fitted = _fit({}, concept, "", "", None, None)
+    settings = oc.GenerationSettings(max_new_tokens=int(max_new_tokens), seed=int(seed))
+    stream = stream_in_thread(
+        lambda: oc.compare(
+            lm,
+            fitted,
+            prompt,
+            strength=float(strength),
+            steps=int(steps),
+            one_step=one_step_method,
+            settings=settings,
+        ),  # fmt: skip
+        min_interval=STREAM_INTERVAL,
+    )
+    comparison = None
+    for comparison in stream:
+        if not comparison.done:
+            yield {"texts": {arm.name: arm.text for arm in comparison.arms}, "done": False}
+    projected = project_comparison(_studio().projector(fitted, projection), comparison, fitted)
+    yield {
         "texts": {arm.name: arm.text for arm in comparison.arms},
+        "done": True,
         "comparison": comparison.to_dict(),
         "trajectories": projected.to_dict(),
     }
@@ -466,14 +472,33 @@ def main() -> None:
     parser.add_argument(
         "--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
     )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        default=os.environ.get("ODESTEER_SMOKE") == "1",
+        help="start, call /compare once through gradio_client, stop (CI sets ODESTEER_SMOKE=1)",
+    )
     args = parser.parse_args()
     try:
         studio = Studio(args.model, truthfulqa_csv=args.truthfulqa_csv)
     except ValueError as err:
         raise SystemExit(f"error: {err}") from None
-    build_app(studio).queue(default_concurrency_limit=CONCURRENCY).launch(
-        server_name=args.host, server_port=args.port, css=CSS
+    demo = build_app(studio)
+    studio.warm_up(concept_choices()[0])  # fit the first concept while the page loads
+    demo.queue(default_concurrency_limit=CONCURRENCY).launch(
+        server_name=args.host, server_port=args.port, css=CSS, prevent_thread_lock=args.smoke
     )
+    if args.smoke:
+        from gradio_client import Client
+
+        result = Client(demo.local_url, verbose=False).predict(
+            "How do I ask for a raise?", concept_choices()[0], api_name="/compare"
+        )
+        demo.close()
+        arms = result["texts"]
+        print(f"smoke: /compare returned {len(arms)} arms: {sorted(arms)}", flush=True)
+        if sorted(arms) != ["none", "odesteer", "one_step"] or not result["done"]:
+            raise SystemExit("error: /compare did not return the three arms")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ and never run a repository's own code.
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 import queue
 import threading
@@ -50,6 +52,7 @@ DEFAULT_ALLOWED = (
     "google/gemma-2-2b-it",
     TINY_RANDOM_LLAMA,
 )
+logger = logging.getLogger(__name__)
 T = TypeVar("T")
 CUSTOM = "custom"
 MAX_MODELS = 2  # models kept in memory at once (the start-up model is never evicted)
@@ -207,6 +210,20 @@ class Studio:
                 self._fitted.move_to_end(key)
         return entry.fitted
 
+    def warm_up(self, concept: str) -> threading.Thread:
+        """Fit ``concept`` on the start-up model in a background thread, so the first click is
+        fast; a failure is logged and the concept fits on first use instead."""
+
+        def work() -> None:
+            try:
+                self.fit(self.model(self.default_model), self.concept(concept))
+            except Exception as err:  # the app keeps serving; the click will report it
+                logger.warning("warming up concept %r failed: %s", concept, err)
+
+        thread = threading.Thread(target=work, name="odesteer-warm-up", daemon=True)
+        thread.start()
+        return thread
+
     def projector(self, fitted: FittedConcept, kind: str) -> Projector:
         """The ``kind`` projection of a fitted concept's clouds, fitted once."""
         with self._guard:
@@ -223,10 +240,12 @@ class Studio:
             return self._locks.setdefault(key, threading.Lock())
 
 
-_DONE = object()
+_DONE, _NONE = object(), object()
 
 
-def stream_in_thread(make_stream: Callable[[], Iterator[T]]) -> Iterator[T]:
+def stream_in_thread(
+    make_stream: Callable[[], Iterator[T]], *, min_interval: float = 0.0
+) -> Iterator[T]:
     """Run ``make_stream()`` to exhaustion in one dedicated thread and yield what it yields.
 
     Gradio advances a sync generator on whichever worker thread is free, but a comparison's
@@ -234,18 +253,31 @@ def stream_in_thread(make_stream: Callable[[], Iterator[T]]) -> Iterator[T]:
     passes on the shared model must stay untouched). One thread per stream keeps them together.
     Closing this iterator (a closed browser tab, a Stop click) stops the stream at its next item
     and closes it there, which removes its hook.
+
+    Args:
+        min_interval: Pass on at most one item per this many seconds (the first and the last
+            always); meant for streams that yield one growing object, where only the latest
+            state matters. Sending every token of a fast model costs more than computing it.
     """
     items: queue.Queue = queue.Queue()
     stop = threading.Event()
 
     def work() -> None:
+        pending, last = _NONE, -math.inf
         try:
             stream = make_stream()
             try:
                 for item in stream:
-                    items.put(item)
+                    now = time.monotonic()
+                    if now - last >= min_interval:
+                        items.put(item)
+                        pending, last = _NONE, now
+                    else:
+                        pending = item
                     if stop.is_set():
                         break
+                if pending is not _NONE:
+                    items.put(pending)
             finally:
                 close = getattr(stream, "close", None)
                 if close is not None:
@@ -260,11 +292,6 @@ def stream_in_thread(make_stream: Callable[[], Iterator[T]]) -> Iterator[T]:
     try:
         while True:
             item = items.get()
-            while item is not _DONE and not isinstance(item, BaseException) and not items.empty():
-                newer = items.get()  # the consumer fell behind: skip to the latest item
-                if newer is _DONE or isinstance(newer, BaseException):
-                    yield item
-                item = newer
             if item is _DONE:
                 return
             if isinstance(item, BaseException):

@@ -235,7 +235,7 @@ def test_compare_endpoint_through_gradio_client(server):
     client = Client(server, verbose=False)
     result = client.predict(PROMPT, "polite", 0.3, 10, "caa", 5, 0, api_name="/compare")
     assert set(result["texts"]) == {"none", "one_step", "odesteer"}
-    direct = app.api_compare(PROMPT, "polite", 0.3, 10, "caa", 5, 0)
+    *_, direct = app.api_compare(PROMPT, "polite", 0.3, 10, "caa", 5, 0)
     assert result["texts"] == direct["texts"]
     assert len(result["trajectories"]["paths"]) == 5
     assert len(result["trajectories"]["paths"][0]) == 11  # steps + 1 points, 2-D
@@ -245,7 +245,10 @@ def test_several_clients_at_once_get_their_own_results(server):
     from gradio_client import Client
 
     jobs = [(f"{PROMPT} {i}", 0.1 * i, i) for i in range(3)]
-    expected = [app.api_compare(p, "polite", s, 10, "caa", 4, seed)["texts"] for p, s, seed in jobs]
+    expected = [
+        list(app.api_compare(p, "polite", s, 10, "caa", 4, seed))[-1]["texts"]
+        for p, s, seed in jobs
+    ]
     clients = [Client(server, verbose=False) for _ in jobs]
     futures = [
         c.submit(p, "polite", s, 10, "caa", 4, seed, api_name="/compare")

@@ -1,0 +1,188 @@
+"""App speed on the offline model: start-up, API overhead over the Python API, token-slider replot.
+
+  app start         ``python app.py`` as a subprocess until its page answers (offline model)
+  python API        ``oc.compare`` + ``project_comparison`` in this process: time to the first
+                    streamed token of all three arms, and to the full comparison with paths
+  gradio_client     the same call through the ``/compare`` endpoint of that app (streamed), from
+                    this process as a user's client: first streamed output, and the final result
+  replot            the token-slider handler (index precomputed paths, build both figures) plus
+                    the JSON encoding Gradio sends, per token, for the PCA and UMAP views
+
+The concept is fitted (and its projections warmed) before timing, as in the app after start-up.
+Targets (issue 4): app start <= 20 s; first tokens <= 2 s after the click; app overhead <= 20 %;
+replot <= 300 ms. Medians over ``--repeats`` rounds, the two call paths interleaved.
+
+Usage: python benchmarks/app_speed.py [--tokens 32] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run from anywhere
+
+PROMPT = "How should I reply to a colleague who missed the deadline?"
+
+
+def start_app(timeout: float = 120.0) -> tuple[subprocess.Popen, str, float]:
+    """``python app.py`` on the offline model in its own process, as users run it."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "ODESTEER_MODEL": "tiny-random-llama", "GRADIO_ANALYTICS_ENABLED": "0"}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py"), "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    while time.perf_counter() - t0 < timeout:
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            return proc, url, time.perf_counter() - t0
+        except OSError:
+            time.sleep(0.1)
+    proc.terminate()
+    raise RuntimeError("the app did not start in time")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tokens", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--concept", default="polite")
+    args = parser.parse_args()
+
+    proc, url, start_s = start_app()
+    try:
+        run(args, url, start_s)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def run(args: argparse.Namespace, url: str, start_s: float) -> None:
+    import json
+
+    from gradio_client import Client
+
+    import app
+    import odesteer_core as oc
+    from odesteer_core.projection import project_comparison
+    from odesteer_core.studio import Studio, stream_in_thread
+
+    studio = Studio(oc.TINY_RANDOM_LLAMA, warm_projections=("pca", "umap"))
+    lm = studio.model(oc.TINY_RANDOM_LLAMA)
+    fitted = studio.fit(lm, studio.concept(args.concept))
+    app.build_app(studio)  # the handlers timed below use this studio
+    client = Client(url, verbose=False)
+    settings = oc.GenerationSettings(max_new_tokens=args.tokens)
+    call = (PROMPT, args.concept, 0.3, 10, "caa", args.tokens, 0, "pca")
+
+    def python_api() -> tuple[float, float]:
+        t0 = time.perf_counter()
+        first = None
+        stream = stream_in_thread(
+            lambda: oc.compare(lm, fitted, PROMPT, strength=0.3, steps=10, settings=settings)
+        )
+        for comparison in stream:
+            if first is None and all(arm.tokens for arm in comparison.arms):
+                first = time.perf_counter() - t0
+        project_comparison(studio.projector(fitted, "pca"), comparison, fitted).to_dict()
+        return first, time.perf_counter() - t0
+
+    def through_client() -> tuple[float, float]:
+        t0 = time.perf_counter()
+        job = client.submit(*call, api_name="/compare")
+        first = None
+        for output in job:
+            if first is None and all(output["texts"].values()):
+                first = time.perf_counter() - t0
+        result = job.result()
+        assert result["done"]
+        return first, time.perf_counter() - t0
+
+    python_api(), through_client()  # warm up both paths
+    rows = {"python API": [], "gradio_client": []}
+    for _ in range(args.repeats):
+        rows["python API"].append(python_api())
+        rows["gradio_client"].append(through_client())
+
+    state = list(
+        app.on_generate(
+            PROMPT,
+            args.concept,
+            "",
+            "",
+            None,
+            "caa",
+            0.3,
+            10,
+            "euler",
+            -1,
+            args.tokens,
+            False,
+            0.7,
+            0.9,
+            0,
+            1.0,
+            0,
+            "last",
+            "pca",
+            {},
+            progress=None,
+        )  # fmt: skip
+    )[-1][7]
+    replot = {}
+    for projection in ("pca", "umap"):
+        app.on_projection(0, projection, state)  # project once, as a projection switch does
+        times = []
+        for token in range(args.tokens):
+            t0 = time.perf_counter()
+            for fig in app.on_token(token, projection, state):
+                json.dumps(fig.to_plotly_json(), default=str)
+            times.append(time.perf_counter() - t0)
+        replot[projection] = 1000 * statistics.median(times), 1000 * max(times)
+
+    print(
+        f"{platform.machine()}, {os.cpu_count()} cores, {date.today()}; offline model, "
+        f"{args.tokens} new tokens, median of {args.repeats} rounds\n"
+    )
+    print(f"app start (python app.py until the page answers): {start_s:.1f} s (target <= 20 s)")
+    print("\n| path | first tokens of all three arms (s) | full comparison with paths (s) |")
+    print("|---|---:|---:|")
+    med = {}
+    for name, values in rows.items():
+        med[name] = [statistics.median(v[i] for v in values) for i in (0, 1)]
+        print(f"| {name} | {med[name][0]:.3f} | {med[name][1]:.3f} |")
+    overhead = med["gradio_client"][1] / med["python API"][1] - 1
+    print(
+        f"\napp overhead on the full comparison: {overhead:+.1%} (target <= +20 %) "
+        f"{'PASS' if overhead <= 0.2 else 'FAIL'}"
+    )
+    print(
+        f"first tokens through the app: {med['gradio_client'][0]:.2f} s (target <= 2 s) "
+        f"{'PASS' if med['gradio_client'][0] <= 2 else 'FAIL'}"
+    )
+    for projection, (median, worst) in replot.items():
+        print(
+            f"token-slider replot, {projection}: median {median:.0f} ms, worst {worst:.0f} ms "
+            f"(target <= 300 ms) {'PASS' if worst <= 300 else 'FAIL'}"
+        )
+
+
+if __name__ == "__main__":
+    main()
