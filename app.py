@@ -22,7 +22,14 @@ import odesteer_core as oc
 from odesteer_core import plots
 from odesteer_core.highlight import arm_html, arm_readout, edit_scale
 from odesteer_core.projection import PROJECTIONS, project_comparison
-from odesteer_core.studio import CUSTOM, DEFAULT_MODEL, Studio, concept_choices, stream_in_thread
+from odesteer_core.studio import (
+    CUSTOM,
+    DEFAULT_MODEL,
+    Studio,
+    allowed_models,
+    concept_choices,
+    stream_in_thread,
+)
 
 try:  # Hugging Face ZeroGPU: a GPU is attached only inside functions decorated with spaces.GPU
     import spaces
@@ -94,6 +101,19 @@ def _fit(state: dict, concept: str, pos: str, neg: str, upload, layer, progress=
     spec = studio.concept(concept, positive_text=pos, negative_text=neg, upload=upload)
     layer = None if layer in (None, "", -1) else int(layer)
     return lm, studio.fit(lm, spec, layer=layer, progress=progress)
+
+
+@user_errors
+def on_load_model(name: str, state: dict, progress=gr.Progress()):  # noqa: B008
+    """Load another model for this user (allow-listed on public deployments); shared, cached."""
+    progress(0.1, f"loading {name}")
+    lm = _studio().model(name)
+    note = " Offline test model: outputs are meaningless." if lm.offline_test_model else ""
+    status = (
+        f"Loaded: `{lm.name}`, {lm.n_layers} layers; default steering layer "
+        f"{lm.default_layer()}.{note}"
+    )
+    return status, {**state, "model": lm.name, "comparison": None, "projected": {}}
 
 
 @user_errors
@@ -338,6 +358,18 @@ def build_app(studio: Studio) -> gr.Blocks:
             fit_button = gr.Button("Fit custom concept")
             fit_status = gr.Markdown()
         with gr.Accordion("Advanced", open=False):
+            allowed = allowed_models()
+            with gr.Row():
+                model_name = gr.Dropdown(
+                    list(dict.fromkeys([lm.name, *(allowed or [])])),
+                    value=lm.name,
+                    allow_custom_value=allowed is None,
+                    label="Model (Hub id or local folder)"
+                    if allowed is None
+                    else "Model (this deployment's allow-list)",
+                )
+                load_button = gr.Button("Load model")
+                model_status = gr.Markdown(f"Loaded: `{lm.name}`, {lm.n_layers} layers.")
             with gr.Row():
                 layer = gr.Number(
                     label=f"Layer (0–{lm.n_layers - 1}; -1 = default)", value=-1, precision=0
@@ -396,6 +428,13 @@ def build_app(studio: Studio) -> gr.Blocks:
         concept.change(on_concept, concept, [custom_box, examples], api_visibility="private")
         examples.change(lambda p: p or gr.skip(), examples, prompt, api_visibility="private")
         demo.load(on_concept, concept, [custom_box, examples], api_visibility="private")
+        load_button.click(
+            on_load_model,
+            [model_name, state],
+            [model_status, state],
+            api_visibility="private",
+            concurrency_id="generate",
+        )
         fit_button.click(
             on_fit, [state, concept, pos, neg, upload, layer], fit_status, api_visibility="private"
         )

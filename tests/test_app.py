@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 import gradio as gr
+import huggingface_hub
 import plotly.graph_objects as go
 import pytest
 import torch
@@ -180,7 +181,7 @@ def test_disallowed_model_on_a_public_deployment(studio, monkeypatch):
 
 
 def test_unknown_model_is_a_clear_error(studio, monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # no Hub retries
     with pytest.raises(ValueError, match="tiny-random-llama"):
         studio.model("no-such-org/no-such-model")
 
@@ -265,3 +266,14 @@ def test_api_bad_input_is_a_clear_error(server):
         client.predict("  ", "polite", 0.3, 10, "caa", 5, 0, api_name="/compare")
     with pytest.raises(Exception, match="Unknown concept"):
         client.predict(PROMPT, "no-such-concept", 0.3, 10, "caa", 5, 0, api_name="/compare")
+
+
+def test_load_model_handler_switches_this_users_model(studio):
+    status, state = app.on_load_model(oc.TINY_RANDOM_LLAMA, {}, progress=lambda *a, **k: None)
+    assert "meaningless" in status and state["model"] == oc.TINY_RANDOM_LLAMA
+
+
+def test_load_model_handler_reports_unknown_models(studio, monkeypatch):
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # no Hub retries
+    with pytest.raises(gr.Error, match="tiny-random-llama"):
+        app.on_load_model("no-such-org/no-such-model", {}, progress=lambda *a, **k: None)
