@@ -20,6 +20,21 @@ from .concepts import (
     load_concept,
     load_concept_file,
 )
+from .eval_gen import (
+    GEN_TASKS,
+    GenEvaluation,
+    classifier_scores,
+    distinct_n,
+    evaluate_generation,
+    load_prompts,
+)
+from .eval_mc import (
+    MC_METHODS,
+    MCEvaluation,
+    continuation_logprobs,
+    evaluate_truthfulqa_mc,
+    mc_metrics,
+)
 from .features import FEATURE_MAPS, Identity, RandomFourier, TensorSketch
 from .generate import Arm, format_prompt, generate_arms
 from .hooks import active_hooks, layer_output_hook
@@ -27,6 +42,21 @@ from .io import load_steerer, save_steerer
 from .models import TINY_RANDOM_LLAMA, LoadedLM, cache_root, find_decoder_layers, load_lm
 from .ode import SOLVERS, integrate
 from .pipeline import DEFAULT_STRENGTH, ONE_STEP_METHODS, FittedConcept, compare, fit_concept
+from .plots import (
+    ExportUnavailableError,
+    barrier_figure,
+    figure_to_html,
+    figure_to_png,
+    trajectory_figure,
+)
+from .projection import (
+    PROJECTIONS,
+    ProjectedComparison,
+    Projector,
+    fit_projector,
+    make_projector,
+    project_comparison,
+)
 from .records import ARM_NAMES, ArmRecord, Comparison
 from .sampling import MAX_NEW_TOKENS_CAP, GenerationSettings
 from .steerers import STEERERS, Steerer, make_steerer
@@ -37,8 +67,11 @@ __all__ = [
     "ARM_NAMES",
     "DEFAULT_STRENGTH",
     "FEATURE_MAPS",
+    "GEN_TASKS",
     "MAX_NEW_TOKENS_CAP",
+    "MC_METHODS",
     "ONE_STEP_METHODS",
+    "PROJECTIONS",
     "SOLVERS",
     "STEERERS",
     "TINY_RANDOM_LLAMA",
@@ -48,23 +81,37 @@ __all__ = [
     "Comparison",
     "Concept",
     "Example",
+    "ExportUnavailableError",
     "FittedConcept",
+    "GenEvaluation",
     "GenerationSettings",
     "Identity",
     "LoadedLM",
+    "MCEvaluation",
     "NotFittedError",
+    "ProjectedComparison",
+    "Projector",
     "RandomFourier",
     "Steerer",
     "T_to_relative",
     "TensorSketch",
     "active_hooks",
+    "barrier_figure",
     "cache_root",
+    "classifier_scores",
     "compare",
     "concept_from_texts",
+    "continuation_logprobs",
+    "distinct_n",
     "encode_texts",
+    "evaluate_generation",
+    "evaluate_truthfulqa_mc",
     "extract_activations",
+    "figure_to_html",
+    "figure_to_png",
     "find_decoder_layers",
     "fit_concept",
+    "fit_projector",
     "format_concept",
     "format_prompt",
     "generate_arms",
@@ -74,11 +121,16 @@ __all__ = [
     "load_concept",
     "load_concept_file",
     "load_lm",
+    "load_prompts",
     "load_steerer",
     "load_truthfulqa_questions",
+    "make_projector",
     "make_steerer",
+    "mc_metrics",
+    "project_comparison",
     "relative_to_T",
     "save_steerer",
+    "trajectory_figure",
     "truthfulqa_split",
     "truthfulqa_subset",
 ]

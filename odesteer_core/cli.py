@@ -204,6 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--positions", default="last", choices=("last", "from_prompt_end"))
         p.add_argument("--save-trajectories", default=None, help="JSON file with every path")
         p.set_defaults(func=cmd_compare if name == "compare" else cmd_smoke)
+    from .cli_eval import add_eval_parser  # here, not at the top: cli_eval imports this module
+
+    add_eval_parser(sub)
     return parser
 
 
