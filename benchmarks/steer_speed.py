@@ -20,7 +20,7 @@ Target: a steer call costs about ``steps`` field evaluations and nothing more (o
 ``steer`` over 10 x v(x) within 20 %), and a field evaluation does no avoidable work (no
 per-call recomputation of quantities fixed at fit time, no float64).
 
-Usage: python benchmarks/steer_speed.py [--repeats 200] [--warmup 10] [--d 4096]
+Usage: python benchmarks/steer_speed.py [--repeats 200] [--warmup 10] [--d 4096] [--device cuda]
 """
 
 from __future__ import annotations
@@ -58,16 +58,21 @@ def synthetic(d: int, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor
     return draw(1), draw(0)
 
 
-def median_ms(cases: dict, repeats: int, warmup: int) -> dict[str, float]:
-    """Median ms per call of each case, timed round-robin so that machine noise hits all alike."""
+def median_ms(cases: dict, repeats: int, warmup: int, sync=lambda: None) -> dict[str, float]:
+    """Median ms per call of each case, timed round-robin so that machine noise hits all alike.
+
+    ``sync`` waits for queued GPU work (``torch.cuda.synchronize``) before each clock read.
+    """
     for fn in cases.values():
         for _ in range(warmup):
             fn()
     times: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(repeats):
         for name, fn in cases.items():
+            sync()
             t0 = time.perf_counter()
             fn()
+            sync()
             times[name].append(time.perf_counter() - t0)
     return {name: 1000 * statistics.median(t) for name, t in times.items()}
 
@@ -80,15 +85,17 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=3)
     parser.add_argument("--n-fit", type=int, default=300, help="fit samples per class")
     parser.add_argument("--strength", type=float, default=0.3, help="relative strength")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args()
 
-    pos, neg = synthetic(args.d, args.n_fit)
+    pos, neg = (t.to(args.device) for t in synthetic(args.d, args.n_fit))
+    sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
     t0 = time.perf_counter()
     ode = oc.make_steerer("odesteer", seed=0).fit(pos, neg)
     fit_s = time.perf_counter() - t0
     step = oc.make_steerer("step_odesteer", seed=0).fit(pos, neg)
     caa = oc.make_steerer("caa").fit(pos, neg)
-    x = synthetic(args.d, args.batch, seed=1)[1]  # fresh negatives
+    x = synthetic(args.d, args.batch, seed=1)[1].to(args.device)  # fresh negatives
     T = oc.relative_to_T(ode, args.strength)
     T_caa = oc.relative_to_T(caa, args.strength)
     path = ode.trajectory(x, T)
@@ -106,12 +113,13 @@ def main() -> None:
         ),
     }
     print(
-        f"steer speed: batch {args.batch} x d={args.d}, n_components=8000, default odesteer "
+        f"steer speed on {args.device}: batch {args.batch} x d={args.d}, n_components=8000, "
+        "default odesteer "
         f"(fit on {args.n_fit}+{args.n_fit} in {fit_s:.2f} s, {ode.barrier_.n_iter_} iters); "
         f"torch {torch.__version__} ({torch.get_num_threads()} threads); "
         f"median of {args.repeats} after {args.warmup} warm-up calls"
     )
-    results = median_ms(cases, args.repeats, args.warmup)
+    results = median_ms(cases, args.repeats, args.warmup, sync)
     base = results["caa step"]
     print(f"{'call':<28}{'ms/call':>10}{'x caa step':>12}")
     print("-" * 50)
