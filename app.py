@@ -21,7 +21,7 @@ import gradio as gr
 import odesteer_core as oc
 from odesteer_core import plots
 from odesteer_core.highlight import arm_html, arm_readout, edit_scale
-from odesteer_core.projection import PROJECTIONS, project_comparison
+from odesteer_core.projection import PROJECTIONS
 from odesteer_core.studio import (
     CUSTOM,
     DEFAULT_MODEL,
@@ -30,6 +30,7 @@ from odesteer_core.studio import (
     concept_choices,
     stream_in_thread,
 )
+from odesteer_core.trajectory import project_comparison
 
 try:  # Hugging Face ZeroGPU: a GPU is attached only inside functions decorated with spaces.GPU
     import spaces

@@ -81,8 +81,8 @@ def run(args: argparse.Namespace, url: str, start_s: float) -> None:
 
     import app
     import odesteer_core as oc
-    from odesteer_core.projection import project_comparison
     from odesteer_core.studio import Studio, stream_in_thread
+    from odesteer_core.trajectory import project_comparison
 
     studio = Studio(oc.TINY_RANDOM_LLAMA, warm_projections=("pca", "umap"))
     lm = studio.model(oc.TINY_RANDOM_LLAMA)

@@ -49,18 +49,12 @@ from .plots import (
     figure_to_png,
     trajectory_figure,
 )
-from .projection import (
-    PROJECTIONS,
-    ProjectedComparison,
-    Projector,
-    fit_projector,
-    make_projector,
-    project_comparison,
-)
+from .projection import PROJECTIONS, Projector, fit_projector, make_projector
 from .records import ARM_NAMES, ArmRecord, Comparison
 from .sampling import MAX_NEW_TOKENS_CAP, GenerationSettings
 from .steerers import STEERERS, Steerer, make_steerer
 from .strength import T_to_relative, relative_to_T
+from .trajectory import ProjectedComparison, project_comparison
 from .truthfulqa import load_truthfulqa_questions, truthfulqa_split, truthfulqa_subset
 
 __all__ = [

@@ -17,7 +17,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .projection import ProjectedComparison
+from .trajectory import ProjectedComparison
 
 __all__ = [
     "ExportUnavailableError",
@@ -54,7 +54,7 @@ def _arm_name(view: ProjectedComparison, arm: str) -> str:
 
 
 def _token_text(view: ProjectedComparison, i: int) -> str:
-    return html.escape(repr(view.tokens[i]) if i < len(view.tokens) else "?")
+    return html.escape(repr(view.tokens[i]) if i < len(view.tokens) else "?", quote=False)
 
 
 def _barrier_range(view: ProjectedComparison) -> float:
@@ -71,7 +71,12 @@ def trajectory_figure(
 
     The path has ``steps + 1`` points, coloured by the barrier ``h`` at each (colour bar; blue is
     the positive side), its start and end marked; the one-step endpoint is drawn from the same
-    start. With no tokens (or ``token=None``) only the clouds are shown.
+    start. Exact views get equal axis units.
+
+    Args:
+        view: From ``project_comparison``.
+        token: 0-based token index (``-1``: latest; clamped); None or no tokens: clouds only.
+        height: Figure height in pixels.
     """
     pos_label, neg_label = view.labels
     fig = go.Figure()
@@ -114,7 +119,10 @@ def trajectory_figure(
                 hovertemplate="t = %{customdata[0]:.3g}<br>h = %{customdata[1]:.3g}<extra></extra>",
             )
         )
-        for name, k, symbol in (("start (before the edit)", 0, "circle-open"), ("ODESteer end", -1, "star")):
+        for name, k, symbol in (
+            ("start (before the edit)", 0, "circle-open"),
+            ("ODESteer end", -1, "star"),
+        ):
             fig.add_trace(
                 go.Scatter(
                     x=[path[k, 0]],
@@ -163,8 +171,17 @@ def trajectory_figure(
 def barrier_figure(
     view: ProjectedComparison, token: int | None = -1, *, height: int = 380
 ) -> go.Figure:
-    """Left: ``h`` along ``token``'s ODESteer path against ODE time ``t`` in ``[0, T]``, with the
-    one-step endpoint's ``h`` at ``t = T``. Right: ``h`` after the edit for every token, per arm."""
+    """Barrier values: along one token's path (left) and after the edit for every token (right).
+
+    Left: ``h`` along ``token``'s ODESteer path against ODE time ``t`` in ``[0, T]``, with the
+    one-step endpoint's ``h`` (same start) at ``t = T``. Right: ``h`` after the edit for every
+    generated token of each arm, the chosen token marked; the dotted line is ``h = 0``.
+
+    Args:
+        view: From ``project_comparison``.
+        token: 0-based token index (``-1``: latest; clamped); None: per-token panel only.
+        height: Figure height in pixels.
+    """
     i = _pick(view, token)
     left = "Barrier along the ODESteer path" + (f", token {i + 1}" if i is not None else "")
     fig = make_subplots(
@@ -195,7 +212,7 @@ def barrier_figure(
                 col=1,
             )
     for arm, values in view.arm_barriers.items():
-        tokens = [html.escape(repr(s)) for s in view.arm_tokens.get(arm, [])]
+        tokens = [html.escape(repr(s), quote=False) for s in view.arm_tokens.get(arm, [])]
         fig.add_trace(
             go.Scatter(
                 x=np.arange(1, len(values) + 1),

@@ -1,28 +1,23 @@
 """2-D views of activations: the concept clouds and every token's steering path, for plotting.
 
-Projectors by name from ``PROJECTIONS`` (estimator style: ``fit`` returns ``self``, fitted
-attributes end in ``_``), all fitted once on a concept's positive and negative clouds:
+Projectors by name from ``PROJECTIONS``, fitted once per concept (estimator style):
 
-- ``plane`` (exact): origin at the midpoint of the class means; x = the unit CAA direction
+- ``plane`` (exact): origin at the midpoint of the class means; x = unit CAA direction
   ``mean(pos) - mean(neg)``; y = the mean ODESteer direction (unit barrier gradient averaged over
-  the clouds) minus its CAA component, Gram-Schmidt. Coordinates are true distances along these
-  two axes; the rest of the space is dropped orthogonally. If that residual vanishes (e.g. a
-  linear barrier along CAA), y is the clouds' largest variance direction orthogonal to x.
-- ``pca`` (exact): the two principal axes of the pooled clouds, PC1 oriented towards ``pos``.
-- ``umap`` (approximate, distorts distances): umap-learn embeds the clouds once, seeded.
+  the clouds) minus its CAA part (Gram-Schmidt), or, if that vanishes, the clouds' widest
+  direction orthogonal to x. Coordinates are true distances along the two axes.
+- ``pca`` (exact): the two principal axes of the pooled clouds, PC1 pointing to ``pos``.
+- ``umap`` (approximate, distorts distances): a seeded umap-learn embedding of the clouds.
 
-UMAP trade-off. A fitted ``umap.UMAP`` holds numba functions and search indexes and persists
-only by pickle, which we never load from a cache folder (a swapped file would run code). So the
-disk cache (``$ODESTEER_CACHE/umap``, safetensors) holds only the cloud embedding, keyed by model,
-layer, concept fingerprint, options, umap-learn version and a hash of the clouds themselves. New
-points (path points) are placed by UMAP's own out-of-sample initialisation, the first stage of
-``UMAP.transform``: exact k nearest cloud points, UMAP's smooth-kNN membership weights, weighted
-mean of their embeddings. We skip transform's ~100 refinement epochs: they need numba's optimiser
-(about 7 s to compile per process, 0.4 s per call) and random sampling, and would place a point
-differently from memory than from disk. Consequence: a path point always lands among the
-embeddings of its nearest cloud examples ("which examples is it closest to"); use an exact view
-for distances. A second fit with the same key therefore costs a hash and a file read in any
-process, and ``transform`` is plain numpy (milliseconds for hundreds of points).
+UMAP trade-off: a fitted ``umap.UMAP`` persists only by pickle, which we never load from a cache
+folder (a swapped file would run code). The disk cache (``$ODESTEER_CACHE/umap``, safetensors)
+holds the cloud embedding only, keyed by model, layer, concept fingerprint, options, umap-learn
+version and a hash of the clouds. New points are placed by UMAP's own out-of-sample
+initialisation (the first stage of ``UMAP.transform``: k nearest cloud points, smooth-kNN
+weights, weighted mean of their embeddings), in numpy, without its ~100 refinement epochs (numba:
+~7 s to compile per process, ~0.4 s a call; random, so memory and disk would disagree). So a path
+point lands among the embeddings of its nearest examples; use an exact view to measure. A fit
+with a cached key costs a hash and a file read in any process; ``transform`` takes milliseconds.
 """
 
 from __future__ import annotations
@@ -33,7 +28,6 @@ import json
 import os
 import tempfile
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -47,19 +41,16 @@ from .models import cache_root
 
 if TYPE_CHECKING:
     from .pipeline import FittedConcept
-    from .records import Comparison
     from .steerers import Steerer
 
 __all__ = [
     "PROJECTIONS",
     "PCAProjector",
     "PlaneProjector",
-    "ProjectedComparison",
     "Projector",
     "UMAPProjector",
     "fit_projector",
     "make_projector",
-    "project_comparison",
 ]
 
 _UMAP_CACHE_FORMAT = 1  # bump when the cached embedding changes meaning
@@ -150,8 +141,9 @@ class _LinearProjector(Projector):
 
 def _top_direction(centred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Right singular vectors (rows) and squared singular values of a centred (n, d) matrix."""
-    _, s, vt = np.linalg.svd(centred, full_matrices=False)
-    return vt, s**2
+    # torch, not numpy: numpy's OpenBLAS threads fight torch's idle OpenMP threads (10x slower)
+    _, s, vt = torch.linalg.svd(torch.from_numpy(centred), full_matrices=False)
+    return vt.numpy(), (s**2).numpy()
 
 
 def _fix_sign(v: np.ndarray) -> np.ndarray:
@@ -228,8 +220,8 @@ class PlaneProjector(_LinearProjector):
         self.components_ = np.stack([e1, e2 / np.linalg.norm(e2)])
         second = {"gradient": "mean ODESteer direction", "pca": "largest cloud variance"}
         self.axis_titles_ = (
-            "CAA direction: mean(pos) - mean(neg) (distance from the midpoint)",
-            f"{second[self.second_axis_]}, orthogonal to CAA (distance)",
+            "CAA direction mean(pos) - mean(neg), from the midpoint",
+            f"{second[self.second_axis_]}, orthogonal to CAA",
         )
         return self._transform(X)
 
@@ -312,7 +304,7 @@ class UMAPProjector(Projector):
         sigma = _smooth_knn_sigma(near, k)
         weights = np.where(near > 0, np.exp(-near / sigma[:, None]), 1.0)  # (n, k)
         out = (weights[..., None] * self.embedding_[idx]).sum(1) / weights.sum(1, keepdims=True)
-        same = near[:, 0] == 0  # a cloud point itself lands exactly on its embedding
+        same = near[:, 0] <= 1e-6 * near[:, -1]  # a cloud point lands on its embedding
         out[same] = self.embedding_[idx[same, 0]]
         return out
 
@@ -388,111 +380,13 @@ def fit_projector(name: str, fitted: FittedConcept, **options) -> Projector:
 
     The ``plane`` view takes its second axis from the concept's ODESteer field; ``umap`` keys its
     disk cache by model, layer and concept fingerprint (plus options and the clouds' hash).
+
+    Args:
+        name: One of ``PROJECTIONS`` ("plane", "pca", "umap").
+        fitted: The fitted concept whose clouds are projected.
+        **options: The projector class's keyword arguments (e.g. ``n_neighbors`` for umap).
     """
     projector = make_projector(name, **options)
     key = {"model": fitted.model_name, "layer": fitted.layer}
     key["concept"] = fitted.concept.fingerprint()
     return projector.fit(fitted.pos, fitted.neg, steerer=fitted.odesteer, key=key)
-
-
-@dataclass
-class ProjectedComparison:
-    """Everything the trajectory and barrier plots draw, precomputed for every token.
-
-    Moving the token slider only indexes these arrays: no fit, no transform. Token ``i`` is the
-    ODESteer arm's generated token ``i``; its path starts at the activation that predicted it.
-    """
-
-    projection: str  # registry name of the projector
-    title: str  # e.g. "UMAP (approximate)"
-    exact: bool  # linear view: coordinates are distances
-    axis_titles: tuple[str, str]
-    labels: tuple[str, str]  # the concept's positive and negative labels
-    pos: np.ndarray  # (N, 2) float32
-    neg: np.ndarray  # (M, 2) float32
-    tokens: list[str] = field(default_factory=list)  # ODESteer arm's tokens
-    T: float = 0.0  # ODESteer horizon: the path's time runs over [0, T]
-    paths: list[np.ndarray] = field(default_factory=list)  # per token (steps + 1, 2) float32
-    path_barrier: list[np.ndarray] = field(default_factory=list)  # per token (steps + 1,) h
-    one_step_method: str | None = None
-    one_step_end: np.ndarray | None = None  # (tokens, 2): one-step edit of each path's start
-    one_step_barrier: np.ndarray | None = None  # (tokens,) h at those endpoints
-    arm_barriers: dict[str, np.ndarray] = field(default_factory=dict)  # arm -> (its tokens,) h
-    arm_tokens: dict[str, list[str]] = field(default_factory=dict)
-    arm_methods: dict[str, str | None] = field(default_factory=dict)
-
-    @property
-    def n_tokens(self) -> int:
-        return len(self.paths)
-
-    def to_dict(self) -> dict:
-        """JSON-able form (lists of floats), e.g. for the app's API."""
-
-        def lst(a):
-            return None if a is None else np.asarray(a, dtype=np.float64).round(5).tolist()
-
-        return {
-            "projection": self.projection,
-            "axis_titles": list(self.axis_titles),
-            "labels": list(self.labels),
-            "pos": lst(self.pos),
-            "neg": lst(self.neg),
-            "tokens": self.tokens,
-            "T": self.T,
-            "paths": [lst(p) for p in self.paths],
-            "path_barrier": [lst(b) for b in self.path_barrier],
-            "one_step_method": self.one_step_method,
-            "one_step_end": lst(self.one_step_end),
-            "one_step_barrier": lst(self.one_step_barrier),
-            "arm_barriers": {k: lst(v) for k, v in self.arm_barriers.items()},
-            "arm_tokens": self.arm_tokens,
-        }
-
-
-def project_comparison(
-    projector: Projector, comparison: Comparison | None, fitted: FittedConcept
-) -> ProjectedComparison:
-    """Project every token's ODESteer path and one-step endpoint in ONE ``transform`` call.
-
-    The one-step endpoint is recomputed from the ODESteer path's start (the arms' generations
-    diverge, so the one-step arm's own activations differ after the first differing token), with
-    the one-step arm's method and horizon, and scored by the concept's ODESteer barrier.
-    ``comparison=None`` (nothing generated yet) gives the clouds only.
-    """
-    if not hasattr(projector, "n_features_"):
-        raise NotFittedError("fit the projector first, e.g. oc.fit_projector('plane', fitted)")
-    out = ProjectedComparison(
-        projection=projector.name,
-        title=projector.title,
-        exact=projector.exact,
-        axis_titles=projector.axis_titles_,
-        labels=(fitted.concept.positive_label, fitted.concept.negative_label),
-        pos=projector.pos_2d_,
-        neg=projector.neg_2d_,
-    )
-    arms = {a.name: a for a in comparison.arms} if comparison is not None else {}
-    for name, arm in arms.items():
-        out.arm_barriers[name] = np.asarray(arm.barrier_after, np.float32)
-        out.arm_tokens[name], out.arm_methods[name] = list(arm.tokens), arm.method
-    ode, one = arms.get("odesteer"), arms.get("one_step")
-    paths = list(ode.paths) if ode is not None else []  # snapshot: the stream keeps growing
-    if not paths:
-        return out
-    out.tokens, out.T = list(ode.tokens[: len(paths)]), float(ode.T)
-    out.path_barrier = [np.asarray(b, np.float32) for b in ode.barrier_path[: len(paths)]]
-    points = [p.float() for p in paths]  # (steps + 1, d) each
-    if one is not None and one.method is not None:
-        steerer, judge = fitted.steerer(one.method), fitted.odesteer
-        starts = torch.stack([p[0] for p in points])  # (tokens, d)
-        with torch.inference_mode():
-            ends = steerer.steer(starts.to(steerer.device), one.T)
-            out.one_step_barrier = judge.barrier(ends.to(judge.device)).cpu().numpy()
-        out.one_step_method = one.method
-        points.append(ends.cpu().float())
-    coords = projector.transform(torch.cat(points))  # the one call for every point
-    sizes = [len(p) for p in paths]
-    split = np.split(coords, np.cumsum(sizes))
-    out.paths = split[: len(paths)]
-    if out.one_step_barrier is not None:
-        out.one_step_end = split[-1]
-    return out

@@ -118,7 +118,7 @@ def test_projection_switch_caches_in_state(studio):
     assert "plane" in new_state["projected"]
 
 
-@pytest.mark.parametrize("what", ["steerer", "comparison", "html"])
+@pytest.mark.parametrize("what", ["steerer", "comparison", "html", "png"])
 def test_exports(studio, what):
     state = generate()[-1][7]
     path = app.on_export(state, "pca", 0, what=what)
@@ -130,8 +130,10 @@ def test_exports(studio, what):
         data = json.loads(Path(path).read_text())
         assert [a["name"] for a in data["arms"]] == ["none", "one_step", "odesteer"]
         assert len(data["arms"][2]["paths"][0]) == 11  # steps + 1 points
-    else:
+    elif what == "html":
         assert "plotly" in Path(path).read_text()
+    else:
+        assert Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_export_before_generating_is_a_clear_error(studio):
