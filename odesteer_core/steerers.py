@@ -43,8 +43,7 @@ __all__ = [
 
 def _unit(v: torch.Tensor) -> torch.Tensor:
     """Rows scaled to unit norm; zero rows stay zero (a flat field means: do not move)."""
-    norm = v.norm(dim=-1, keepdim=True)
-    return torch.where(norm > 0, v / norm.clamp_min(1e-30), torch.zeros_like(v))
+    return v / v.norm(dim=-1, keepdim=True).clamp_min(1e-30)  # a zero row is 0 / 1e-30 = 0
 
 
 class Steerer:
