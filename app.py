@@ -55,6 +55,7 @@ CSS = """
 .arm-text { font-family: ui-monospace, monospace; font-size: 0.92em; line-height: 1.5;
             white-space: pre-wrap; min-height: 8em; padding: 0.5em; }
 .arm-text span { border-radius: 3px; }
+.arm-text { overflow-wrap: anywhere; word-break: break-word; overflow-x: auto; }
 """
 STUDIO: Studio | None = None  # built in main() (or by tests through build_app)
 
@@ -68,14 +69,14 @@ def user_errors(fn):
         try:
             return fn(*args, **kwargs)
         except (ValueError, TypeError) as err:
-            raise gr.Error(str(err)) from err
+            raise gr.Error(str(err), print_exception=False) from err
 
     @functools.wraps(fn)
     def streaming(*args, **kwargs):
         try:
             yield from fn(*args, **kwargs)
         except (ValueError, TypeError) as err:
-            raise gr.Error(str(err)) from err
+            raise gr.Error(str(err), print_exception=False) from err
 
     return streaming if inspect.isgeneratorfunction(fn) else plain
 
@@ -102,6 +103,12 @@ def _fit(state: dict, concept: str, pos: str, neg: str, upload, layer, progress=
     spec = studio.concept(concept, positive_text=pos, negative_text=neg, upload=upload)
     layer = None if layer in (None, "", -1) else int(layer)
     return lm, studio.fit(lm, spec, layer=layer, progress=progress)
+
+
+@user_errors
+def _validate_prompt(prompt: str) -> None:
+    """Checked before the queue: a bad prompt shows one message and marks no output as failed."""
+    _check_prompt(prompt)
 
 
 @user_errors
@@ -142,10 +149,14 @@ def on_generate(
     prompt: str, concept: str, pos: str, neg: str, upload, one_step: str, strength: float,
     steps: int, solver: str, layer, max_new_tokens: int, do_sample: bool, temperature: float,
     top_p: float, top_k: int, repetition_penalty: float, seed: int, positions: str,
-    projection: str, state: dict, progress=gr.Progress(),  # noqa: B008
+    projection: str, zoom: bool, state: dict, progress=gr.Progress(),  # noqa: B008
 ):  # fmt: skip
     """Stream the three arms; when done, project the paths and draw the plots."""
     prompt = _check_prompt(prompt)
+    yield (
+        *([gr.skip()] * 6), "Preparing the concept (its first use extracts activations and fits "
+        "ODESteer and the projections)…", *([gr.skip()] * 4),
+    )  # fmt: skip
     settings = oc.GenerationSettings(
         max_new_tokens=int(max_new_tokens), do_sample=bool(do_sample), temperature=temperature,
         top_p=top_p, top_k=int(top_k), repetition_penalty=repetition_penalty, seed=int(seed),
@@ -178,12 +189,11 @@ def on_generate(
     if comparison is None:
         return
     state = {**state, "fitted": fitted, "comparison": comparison, "projected": {}}
-    token = 0
-    figures = _figures(state, projection, token)
+    figures = _figures(state, projection, 1, zoom)
     n_tokens = max(len(comparison.arm("odesteer").tokens), 1)
     yield (
         *([gr.skip()] * 6), _status(comparison), state,
-        gr.update(maximum=n_tokens - 1, value=token, interactive=n_tokens > 1), *figures,
+        gr.update(minimum=1, maximum=n_tokens, value=1, interactive=n_tokens > 1), *figures,
     )  # fmt: skip
 
 
@@ -199,8 +209,8 @@ def _status(comparison: oc.Comparison) -> str:
     return "  \n".join(parts)
 
 
-def _figures(state: dict, projection: str, token: int):
-    """Trajectory and barrier figures for one token, from the state's projected paths."""
+def _figures(state: dict, projection: str, token: int, zoom: bool = False):
+    """Trajectory and barrier figures for token ``token`` (1-based, as on the slider)."""
     comparison, fitted = state.get("comparison"), state.get("fitted")
     if comparison is None:
         return gr.skip(), gr.skip()
@@ -210,27 +220,27 @@ def _figures(state: dict, projection: str, token: int):
         projected = state["projected"][projection] = project_comparison(
             projector, comparison, fitted
         )
-    token = int(token)
+    index = max(int(token), 1) - 1
     return (
-        plots.trajectory_figure(projected, token),
-        plots.barrier_figure(projected, token),
+        plots.trajectory_figure(projected, index, zoom=bool(zoom)),
+        plots.barrier_figure(projected, index),
     )
 
 
 @user_errors
-def on_token(token: int, projection: str, state: dict):
+def on_token(token: int, projection: str, zoom: bool, state: dict):
     """Replot for another token: indexing into precomputed paths, no refit, no transform."""
-    return _figures(state, projection, token)
+    return _figures(state, projection, token, zoom)
 
 
 @user_errors
-def on_projection(token: int, projection: str, state: dict):
+def on_projection(token: int, projection: str, zoom: bool, state: dict):
     """Switch projection: project every path once (cached in the user's state), then replot."""
-    return (*_figures(state, projection, token), state)
+    return (*_figures(state, projection, token, zoom), state)
 
 
 @user_errors
-def on_export(state: dict, projection: str, token: int, *, what: str) -> str:
+def on_export(state: dict, projection: str, token: int, zoom: bool, *, what: str) -> str:
     """Write the fitted steerer, the comparison or the plots to a file for download."""
     comparison, fitted = state.get("comparison"), state.get("fitted")
     if comparison is None:
@@ -243,7 +253,7 @@ def on_export(state: dict, projection: str, token: int, *, what: str) -> str:
         path = folder / "comparison.json"
         path.write_text(json.dumps(comparison.to_dict(include_paths=True), indent=1))
     else:
-        figure = _figures(state, projection, token)[0]
+        figure = _figures(state, projection, token, zoom)[0]
         path = folder / f"trajectory.{what}"
         if what == "html":
             path.write_text(plots.figure_to_html(figure))
@@ -251,7 +261,7 @@ def on_export(state: dict, projection: str, token: int, *, what: str) -> str:
             try:
                 path.write_bytes(plots.figure_to_png(figure))
             except plots.ExportUnavailableError as err:
-                raise gr.Error(str(err)) from err
+                raise gr.Error(str(err), print_exception=False) from err
     return str(path)
 
 
@@ -329,10 +339,14 @@ def build_app(studio: Studio) -> gr.Blocks:
         with gr.Row():
             with gr.Column(scale=3):
                 prompt = gr.Textbox(label="Prompt", lines=3, placeholder="Ask something…")
-                examples = gr.Dropdown(label="Example prompts for this concept", choices=[])
+                examples = gr.Dropdown(
+                    label="Example prompts for this concept",
+                    choices=[],
+                    info="Pick one to fill the prompt box",
+                )
                 with gr.Row():
                     run = gr.Button("Generate", variant="primary")
-                    stop = gr.Button("Stop", variant="stop")
+                    stop = gr.Button("Stop", variant="secondary", size="sm")
             with gr.Column(scale=2):
                 concept = gr.Dropdown(concepts, value=first, label="Concept (positive vs negative)")
                 one_step = gr.Dropdown(
@@ -400,12 +414,14 @@ def build_app(studio: Studio) -> gr.Blocks:
         with gr.Row():
             projection = gr.Radio(
                 [(PROJECTION_LABELS.get(k, k), k) for k in PROJECTIONS],
-                value="pca",
+                value="plane",
                 label="Projection",
             )
+            zoom = gr.Checkbox(value=True, label="Zoom to the path")
             token = gr.Slider(
-                0, 1, 0, step=1, label="Token", interactive=False, elem_id="token-slider"
-            )
+                1, 2, 1, step=1, label="Token (1 = first generated)", interactive=False,
+                elem_id="token-slider",
+            )  # fmt: skip
         with gr.Row():
             trajectory_plot = gr.Plot(
                 label="Activation path over the concept clouds", elem_id="trajectory-plot"
@@ -459,11 +475,12 @@ def build_app(studio: Studio) -> gr.Blocks:
             seed,
             positions,
             projection,
+            zoom,
             state,
         ]
         outputs = [*htmls, *readouts, status, state, token, trajectory_plot, barrier_plot]
         events = [
-            trigger(
+            trigger(_validate_prompt, prompt, None, api_visibility="private").success(
                 on_generate,
                 inputs,
                 outputs,
@@ -475,23 +492,31 @@ def build_app(studio: Studio) -> gr.Blocks:
             for trigger in (run.click, prompt.submit)
         ]
         stop.click(None, cancels=events, api_visibility="private")
-        token.release(
+        token.input(
             on_token,
-            [token, projection, state],
+            [token, projection, zoom, state],
+            [trajectory_plot, barrier_plot],
+            api_visibility="private",
+            show_progress="hidden",
+            trigger_mode="always_last",
+        )
+        zoom.input(
+            on_token,
+            [token, projection, zoom, state],
             [trajectory_plot, barrier_plot],
             api_visibility="private",
             show_progress="hidden",
         )
         projection.change(
             on_projection,
-            [token, projection, state],
+            [token, projection, zoom, state],
             [trajectory_plot, barrier_plot, state],
             api_visibility="private",
         )
         for what, button in buttons.items():
             button.click(
                 functools.partial(on_export, what=what),
-                [state, projection, token],
+                [state, projection, token, zoom],
                 download,
                 api_visibility="private",
             )

@@ -148,11 +148,11 @@ def run(args: argparse.Namespace, url: str, start_s: float) -> None:
     )[-1][7]
     replot = {}
     for projection in ("pca", "umap"):
-        app.on_projection(0, projection, state)  # project once, as a projection switch does
+        app.on_projection(1, projection, True, state)  # project once, as a projection switch does
         times = []
-        for token in range(args.tokens):
+        for token in range(1, args.tokens + 1):
             t0 = time.perf_counter()
-            for fig in app.on_token(token, projection, state):
+            for fig in app.on_token(token, projection, True, state):
                 json.dumps(fig.to_plotly_json(), default=str)
             times.append(time.perf_counter() - t0)
         replot[projection] = 1000 * statistics.median(times), 1000 * max(times)

@@ -65,7 +65,7 @@ def _barrier_range(view: ProjectedComparison) -> float:
 
 
 def trajectory_figure(
-    view: ProjectedComparison, token: int | None = -1, *, height: int = 540
+    view: ProjectedComparison, token: int | None = -1, *, height: int = 540, zoom: bool = False
 ) -> go.Figure:
     """The two concept clouds, and for ``token`` its ODESteer path and one-step endpoint.
 
@@ -77,6 +77,8 @@ def trajectory_figure(
         view: From ``project_comparison``.
         token: 0-based token index (``-1``: latest; clamped); None or no tokens: clouds only.
         height: Figure height in pixels.
+        zoom: Fit the axes to the token's path and one-step endpoint (a short path otherwise
+            hides under its markers at the clouds' scale); the clouds stay drawn around them.
     """
     pos_label, neg_label = view.labels
     fig = go.Figure()
@@ -163,13 +165,22 @@ def trajectory_figure(
         legend={"orientation": "h", "y": -0.18},
         margin={"t": 80, "r": 20},
     )
+    if zoom and i is not None:
+        points = [view.paths[i]]
+        if view.one_step_end is not None:
+            points.append(view.one_step_end[i : i + 1])
+        points = np.concatenate(points)
+        low, high = points.min(0), points.max(0)
+        pad = 0.15 * max(float((high - low).max()), 1e-6)
+        fig.update_xaxes(range=[low[0] - pad, high[0] + pad])
+        fig.update_yaxes(range=[low[1] - pad, high[1] + pad])
     if view.exact:
         fig.update_yaxes(scaleanchor="x", scaleratio=1)  # equal units: distances look true
     return fig
 
 
 def barrier_figure(
-    view: ProjectedComparison, token: int | None = -1, *, height: int = 380
+    view: ProjectedComparison, token: int | None = -1, *, height: int = 540
 ) -> go.Figure:
     """Barrier values: along one token's path (left) and after the edit for every token (right).
 
@@ -183,19 +194,26 @@ def barrier_figure(
         height: Figure height in pixels.
     """
     i = _pick(view, token)
-    left = "Barrier along the ODESteer path" + (f", token {i + 1}" if i is not None else "")
+    left = "h along the path" + (f" (token {i + 1})" if i is not None else "")
     fig = make_subplots(
         rows=1,
         cols=2,
-        subplot_titles=(left, "Barrier after the edit, per token"),
-        horizontal_spacing=0.1,
+        subplot_titles=(left, "h per token, after the edit"),
+        horizontal_spacing=0.12,
     )
     if i is not None:
         h = view.path_barrier[i]
         t = np.linspace(0.0, view.T, len(h)) if len(h) > 1 else np.zeros(1)
         colour = ARM_STYLE["odesteer"][1]
         fig.add_trace(
-            go.Scatter(x=t, y=h, mode="lines+markers", name="ODESteer h(t)", line_color=colour),
+            go.Scatter(
+                x=t,
+                y=h,
+                mode="lines+markers",
+                name="ODESteer h(t) along the path",
+                line={"color": colour, "dash": "dash"},
+                marker={"symbol": "diamond"},
+            ),
             row=1,
             col=1,
         )

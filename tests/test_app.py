@@ -26,7 +26,7 @@ NEGATIVE = [f"Go away, you useless pest number {i}." for i in range(10)]
 GENERATE_DEFAULTS = dict(
     pos="", neg="", upload=None, one_step="caa", strength=0.3, steps=10, solver="euler",
     layer=-1, max_new_tokens=6, do_sample=False, temperature=0.7, top_p=0.9, top_k=0,
-    repetition_penalty=1.0, seed=0, positions="last", projection="pca",
+    repetition_penalty=1.0, seed=0, positions="last", projection="pca", zoom=False,
 )  # fmt: skip
 
 
@@ -64,6 +64,7 @@ def generate(prompt=PROMPT, concept="polite", state=None, **kw):
             args["seed"],
             args["positions"],
             args["projection"],
+            args["zoom"],
             state if state is not None else {},
             progress=None,
         )  # fmt: skip
@@ -90,7 +91,7 @@ def test_generate_streams_three_arms_then_plots(studio):
     assert all(len(a.tokens) == 6 for a in final.arms)
     assert "meaningless" in status  # the offline model says so
     assert isinstance(traj, go.Figure) and isinstance(barrier, go.Figure)
-    assert token["maximum"] == 5
+    assert token["minimum"] == 1 and token["maximum"] == 6
     streamed_html = updates[-2][:3]
     assert all("<span" in h for h in streamed_html)
 
@@ -107,21 +108,21 @@ def test_unsteered_column_equals_plain_generate(studio):
 def test_token_slider_replots_without_refit(studio):
     state = generate()[-1][7]
     projected = dict(state["projected"])
-    traj, barrier = app.on_token(3, "pca", state)
+    traj, barrier = app.on_token(3, "pca", True, state)
     assert state["projected"] == projected  # nothing recomputed
     assert traj is not None and barrier is not None
 
 
 def test_projection_switch_caches_in_state(studio):
     state = generate()[-1][7]
-    *_, new_state = app.on_projection(0, "plane", state)
+    *_, new_state = app.on_projection(1, "plane", False, state)
     assert "plane" in new_state["projected"]
 
 
 @pytest.mark.parametrize("what", ["steerer", "comparison", "html", "png"])
 def test_exports(studio, what):
     state = generate()[-1][7]
-    path = app.on_export(state, "pca", 0, what=what)
+    path = app.on_export(state, "pca", 1, True, what=what)
     if what == "steerer":
         loaded = oc.load_steerer(path)
         x = state["fitted"].pos[:2]
@@ -138,7 +139,7 @@ def test_exports(studio, what):
 
 def test_export_before_generating_is_a_clear_error(studio):
     with pytest.raises(gr.Error, match="generate a comparison first"):
-        app.on_export({}, "pca", 0, what="comparison")
+        app.on_export({}, "pca", 1, False, what="comparison")
 
 
 def test_custom_concept_fits_from_pasted_lines(studio):
@@ -193,7 +194,7 @@ def test_closing_the_stream_midway_leaves_no_hook(studio):
     before = oc.active_hooks(lm.model)
     stream = app.on_generate(PROMPT, "polite", *[GENERATE_DEFAULTS[k] for k in (
         "pos", "neg", "upload", "one_step", "strength", "steps", "solver", "layer")],
-        40, False, 0.7, 0.9, 0, 1.0, 0, "last", "pca", {}, progress=None)  # fmt: skip
+        40, False, 0.7, 0.9, 0, 1.0, 0, "last", "pca", True, {}, progress=None)  # fmt: skip
     next(stream)
     stream.close()  # what Gradio does when the tab closes or Stop is clicked
     for _ in range(200):
