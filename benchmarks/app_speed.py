@@ -35,12 +35,31 @@ sys.path.insert(0, str(ROOT))  # run from anywhere
 PROMPT = "How should I reply to a colleague who missed the deadline?"
 
 
-def start_app(timeout: float = 120.0) -> tuple[subprocess.Popen, str, float]:
-    """``python app.py`` on the offline model in its own process, as users run it."""
+def random_85m_folder() -> str:
+    """The random Llama of ``generation_speed.py`` with the test tokenizer's 512-token vocabulary
+    (so every token decodes to text; 85 M parameters), saved once as a model folder and loaded by
+    the app like any local model: per-token costs like a small real LM."""
+    import odesteer_core as oc
+
+    folder = oc.cache_root() / "benchmark-random-llama-85m"
+    if not (folder / "config.json").is_file():
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        from generation_speed import PRESETS, build_lm
+
+        preset = {**PRESETS["cpu-85m"]}
+        preset["config"] = {**preset["config"], "vocab_size": 512}
+        lm = build_lm(preset)
+        lm.model.save_pretrained(folder)
+        lm.tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+def start_app(model: str, timeout: float = 180.0) -> tuple[subprocess.Popen, str, float]:
+    """``python app.py`` on ``model`` in its own process, as users run it."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "ODESTEER_MODEL": "tiny-random-llama", "GRADIO_ANALYTICS_ENABLED": "0"}
+    env = {**os.environ, "ODESTEER_MODEL": model, "GRADIO_ANALYTICS_ENABLED": "0"}
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "app.py"), "--port", str(port)],
@@ -64,9 +83,16 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--concept", default="polite")
+    parser.add_argument(
+        "--model",
+        default="tiny-random-llama",
+        choices=("tiny-random-llama", "random-85m"),
+        help="the offline test model, or an 85 M random Llama (realistic per-token cost)",
+    )
     args = parser.parse_args()
 
-    proc, url, start_s = start_app()
+    args.model_path = random_85m_folder() if args.model == "random-85m" else args.model
+    proc, url, start_s = start_app(args.model_path)
     try:
         run(args, url, start_s)
     finally:
@@ -84,8 +110,8 @@ def run(args: argparse.Namespace, url: str, start_s: float) -> None:
     from odesteer_core.studio import Studio, stream_in_thread
     from odesteer_core.trajectory import project_comparison
 
-    studio = Studio(oc.TINY_RANDOM_LLAMA, warm_projections=("pca", "umap"))
-    lm = studio.model(oc.TINY_RANDOM_LLAMA)
+    studio = Studio(args.model_path, warm_projections=("plane", "pca", "umap"))
+    lm = studio.model(args.model_path)
     fitted = studio.fit(lm, studio.concept(args.concept))
     app.build_app(studio)  # the handlers timed below use this studio
     client = Client(url, verbose=False)
@@ -142,12 +168,13 @@ def run(args: argparse.Namespace, url: str, start_s: float) -> None:
             0,
             "last",
             "pca",
+            True,
             {},
             progress=None,
         )  # fmt: skip
     )[-1][7]
     replot = {}
-    for projection in ("pca", "umap"):
+    for projection in ("plane", "pca", "umap"):
         app.on_projection(1, projection, True, state)  # project once, as a projection switch does
         times = []
         for token in range(1, args.tokens + 1):
@@ -158,7 +185,7 @@ def run(args: argparse.Namespace, url: str, start_s: float) -> None:
         replot[projection] = 1000 * statistics.median(times), 1000 * max(times)
 
     print(
-        f"{platform.machine()}, {os.cpu_count()} cores, {date.today()}; offline model, "
+        f"{platform.machine()}, {os.cpu_count()} cores, {date.today()}; model {args.model}, "
         f"{args.tokens} new tokens, median of {args.repeats} rounds\n"
     )
     print(f"app start (python app.py until the page answers): {start_s:.1f} s (target <= 20 s)")
