@@ -164,20 +164,10 @@ def on_generate(
         top_p=top_p, top_k=int(top_k), repetition_penalty=repetition_penalty, seed=int(seed),
     )  # fmt: skip
     lm, fitted = _fit(state, concept, pos, neg, upload, layer, progress=progress)
-    stream = stream_in_thread(
-        lambda: oc.compare(
-            lm,
-            fitted,
-            prompt,
-            strength=float(strength),
-            one_step=one_step,
-            steps=int(steps),
-            solver=solver,
-            settings=settings,
-            positions=positions,
-        ),  # fmt: skip
-        min_interval=STREAM_INTERVAL,
-    )
+    stream = _comparisons(
+        lm, fitted, prompt, STREAM_INTERVAL, strength=float(strength), one_step=one_step,
+        steps=int(steps), solver=solver, settings=settings, positions=positions,
+    )  # fmt: skip
     comparison = None
     for comparison in stream:
         n = [len(arm.tokens) for arm in comparison.arms]
@@ -197,6 +187,13 @@ def on_generate(
         *([gr.skip()] * 6), _status(comparison), state,
         gr.update(minimum=1, maximum=n_tokens, value=1, interactive=n_tokens > 1), *figures,
     )  # fmt: skip
+
+
+def _comparisons(lm, fitted, prompt: str, interval: float, **options):
+    """``oc.compare`` streamed from its own thread (see ``stream_in_thread``), throttled."""
+    return stream_in_thread(
+        lambda: oc.compare(lm, fitted, prompt, **options), min_interval=interval
+    )
 
 
 def _status(comparison: oc.Comparison) -> str:
@@ -291,18 +288,10 @@ def api_compare(
     _check_prompt(prompt)
     lm, fitted = _fit({}, concept, "", "", None, None)
     settings = oc.GenerationSettings(max_new_tokens=int(max_new_tokens), seed=int(seed))
-    stream = stream_in_thread(
-        lambda: oc.compare(
-            lm,
-            fitted,
-            prompt,
-            strength=float(strength),
-            steps=int(steps),
-            one_step=one_step_method,
-            settings=settings,
-        ),  # fmt: skip
-        min_interval=API_STREAM_INTERVAL,
-    )
+    stream = _comparisons(
+        lm, fitted, prompt, API_STREAM_INTERVAL, strength=float(strength), steps=int(steps),
+        one_step=one_step_method, settings=settings,
+    )  # fmt: skip
     comparison = None
     for comparison in stream:
         if not comparison.done:

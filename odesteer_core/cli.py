@@ -1,4 +1,4 @@
-"""Command line: ``python -m odesteer_core {concepts,fit,compare,smoke} ...``.
+"""Command line: ``python -m odesteer_core {concepts,fit,compare,smoke,eval} ...``.
 
 With ``--json`` the last line of standard output is one JSON object; progress goes to stderr.
 User errors print one line ``error: ...`` and exit with status 2, never a traceback.
