@@ -3,7 +3,7 @@
 `load_lm` is the one entry point: it resolves device and dtype once, turns loading failures into
 `ValueError`s that say what to do, and returns a `LoadedLM` holding the untouched HF model, its
 tokenizer and its decoder layers (the modules whose outputs are the residual stream we steer).
-The offline test model `tiny-random-llama` is built locally (random weights, a byte-level BPE
+The offline test model `tiny-random-llama` is built locally by `tiny_model.py` (random weights, a byte-level BPE
 tokenizer trained in milliseconds on a built-in paragraph) and then loaded through the very same
 `from_pretrained` path as a Hub model.
 """
@@ -11,8 +11,6 @@ tokenizer trained in milliseconds on a built-in paragraph) and then loaded throu
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,27 +23,17 @@ from transformers import (
     PretrainedConfig,
     PreTrainedModel,
     PreTrainedTokenizerBase,
-    PreTrainedTokenizerFast,
 )
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
 
-TINY_RANDOM_LLAMA = "tiny-random-llama"
-_TINY_VERSION = "1"  # bump when the recipe changes, so old cached builds are rebuilt
+from .tiny_model import (  # build_tiny_tokenizer: re-exported for callers of models
+    TINY_RANDOM_LLAMA,
+    build_tiny_random_llama,
+    build_tiny_tokenizer,  # noqa: F401
+)
+
 _DEVICE_MAP_STRATEGIES = ("auto", "balanced", "balanced_low_0", "sequential")
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-_TINY_CHAT_TEMPLATE = (
-    "{{ bos_token }}{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}{{ eos_token }}\n"
-    "{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
-)
-_TINY_CORPUS = (
-    "The quick brown fox jumps over the lazy dog. Question: what is the capital of France? "
-    "Answer: Paris is the capital of France. I think that honest answers are better than "
-    "confident guesses. Please write a short, kind and helpful reply to the user. The model "
-    "should not say anything toxic or rude. Is it true that the moon is made of cheese? No, "
-    "the moon is made of rock and dust. Steering vectors change what a language model says. "
-    "We compare one step with an ODE solved in ten small steps. Thank you for your question!"
-)
-# Attribute paths of the decoder-layer ModuleList, most common first.
 _KNOWN_LAYER_PATHS = (
     "model.layers",  # Llama, Mistral, Qwen2/3, Gemma 2/3 text, Phi-3, OLMo/OLMo2
     "model.language_model.layers",  # Gemma 3 / Llava-style multimodal wrappers
@@ -257,85 +245,6 @@ def find_decoder_layers(
         + ", and no other ModuleList matches the config's number of hidden layers. Pass "
         "layers_path='model.layers' (the dotted path to the ModuleList of decoder layers, "
         "see print(model)) to load_lm or find_decoder_layers"
-    )
-
-
-def build_tiny_random_llama(path: Path) -> Path:
-    """Build the offline test model (random weights) at `path` once, atomically, and return it.
-
-    A 4-layer, 64-wide Llama with a locally trained byte-level BPE tokenizer and a chat
-    template, saved with `save_pretrained` so it loads like any Hub model. Its outputs are
-    meaningless; it exists to exercise the whole pipeline without network.
-    """
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    path = Path(path)
-    if (path / "odesteer_tiny_version").is_file():
-        if (path / "odesteer_tiny_version").read_text().strip() == _TINY_VERSION:
-            return path
-        shutil.rmtree(path, ignore_errors=True)  # an older recipe: rebuild
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
-        tokenizer = build_tiny_tokenizer()
-        config = LlamaConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=64,
-            intermediate_size=128,
-            num_hidden_layers=4,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            max_position_embeddings=512,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-        torch.manual_seed(0)
-        LlamaForCausalLM(config).save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        (tmp / "odesteer_tiny_version").write_text(_TINY_VERSION)
-        try:
-            os.replace(tmp, path)
-        except OSError:  # another process finished first (path is a non-empty folder now)
-            if not (path / "odesteer_tiny_version").is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return path
-
-
-def build_tiny_tokenizer() -> PreTrainedTokenizerFast:
-    """A small byte-level BPE tokenizer with bos/eos/pad/unk tokens and a chat template.
-
-    Trained in milliseconds on a built-in paragraph; byte-level, so it round-trips any text.
-    Like Llama it prepends `<s>` when `add_special_tokens=True`.
-    """
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-
-    special = ["<unk>", "<s>", "</s>", "<pad>", "<|system|>", "<|user|>", "<|assistant|>"]
-    bpe = Tokenizer(models.BPE(unk_token="<unk>"))
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=512,
-        special_tokens=special,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    bpe.train_from_iterator(_TINY_CORPUS.split(". "), trainer)
-    bpe.post_processor = processors.TemplateProcessing(
-        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bpe.token_to_id("<s>"))]
-    )
-    return PreTrainedTokenizerFast(
-        tokenizer_object=bpe,
-        bos_token="<s>",
-        eos_token="</s>",
-        unk_token="<unk>",
-        pad_token="<pad>",
-        extra_special_tokens=special[4:],
-        chat_template=_TINY_CHAT_TEMPLATE,
-        clean_up_tokenization_spaces=False,
-        model_max_length=512,
     )
 
 
