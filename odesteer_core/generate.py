@@ -108,6 +108,25 @@ def _eos_ids(lm: LoadedLM) -> set[int]:
     return ids
 
 
+def _piece(tok, record: ArmRecord, token: int) -> str:
+    """The text ``token`` adds to ``record.text`` (which it updates), for per-token display.
+
+    Decoding tokens one by one breaks characters split over several byte-level tokens (they show
+    as U+FFFD); the difference of the decoded prefixes does not. Bytes of an unfinished character
+    are held back and shown with the token that completes it; special tokens (no text) show as
+    themselves.
+    """
+    shown = record.text.rstrip("\ufffd")
+    record.text = tok.decode(record.token_ids, skip_special_tokens=True)
+    stable = record.text.rstrip("\ufffd")
+    if not stable.startswith(shown):  # a tokenizer that rewrites earlier text: fall back
+        return tok.decode([token])
+    piece = stable[len(shown) :]
+    if not piece and record.text == stable:  # no text at all, e.g. an end-of-sequence token
+        return tok.decode([token])
+    return piece
+
+
 class _SteeringHook:
     """Edits rows of the hooked layer's output and keeps the records of the latest call."""
 
@@ -243,12 +262,11 @@ def _decode(lm, input_ids, arms, layer, judge, settings, positions, steer_from, 
                 token = int(next_ids[row])
                 path, values = hook.records[row]
                 record.token_ids.append(token)
-                record.tokens.append(tok.decode([token]))
+                record.tokens.append(_piece(tok, record, token))
                 record.barrier_before.append(values[0])
                 record.barrier_after.append(values[-1])
                 record.barrier_path.append(values)
                 record.paths.append(path)
-                record.text = tok.decode(record.token_ids, skip_special_tokens=True)
                 if token in eos:
                     finished[row] = True
                     record.finished = True

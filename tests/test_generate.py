@@ -266,3 +266,18 @@ def test_cli_compare_json_end_to_end(tmp_path):
         text=True,
     )
     assert bad.returncode == 2 and "max_new_tokens" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_token_pieces_join_to_the_text_and_keep_multibyte_characters(lm):
+    # Byte-level BPE splits "é" and "🙂" over several tokens: each alone decodes to U+FFFD.
+    from odesteer_core.generate import _piece
+    from odesteer_core.records import ArmRecord
+
+    ids = lm.tokenizer("café 🙂 ok", add_special_tokens=False)["input_ids"]
+    record = ArmRecord("none", None, 0.0, 0)
+    for token in ids:
+        record.token_ids.append(token)
+        record.tokens.append(_piece(lm.tokenizer, record, token))
+    assert "".join(record.tokens) == record.text == "café 🙂 ok"
+    assert not any("\ufffd" in piece for piece in record.tokens)
+    assert any("\ufffd" in lm.tokenizer.decode([t]) for t in ids)  # the one-by-one way fails
