@@ -483,20 +483,14 @@ def build_app(studio: Studio) -> gr.Blocks:
             for trigger in (run.click, prompt.submit)
         ]
         stop.click(None, cancels=events, api_visibility="private")
-        token.input(
+        gr.on(
+            [token.input, zoom.input],
             on_token,
             [token, projection, zoom, state],
             [trajectory_plot, barrier_plot],
             api_visibility="private",
             show_progress="hidden",
             trigger_mode="always_last",
-        )
-        zoom.input(
-            on_token,
-            [token, projection, zoom, state],
-            [trajectory_plot, barrier_plot],
-            api_visibility="private",
-            show_progress="hidden",
         )
         projection.change(
             on_projection,

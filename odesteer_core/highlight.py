@@ -34,7 +34,7 @@ def arm_html(record: ArmRecord, *, n: int | None = None, scale: float = 0.0) -> 
     n = len(record.tokens) if n is None else min(n, len(record.tokens))
     if n == 0:
         return '<div class="arm-text"><span class="arm-empty">…</span></div>'
-    sizes = [float((p[-1].float() - p[0].float()).norm()) for p in record.paths[:n]]
+    sizes = record.edit_sizes()[:n]
     spans = []
     for i in range(n):
         size = sizes[i] if i < len(sizes) else 0.0
