@@ -113,16 +113,20 @@ def _validate_prompt(prompt: str) -> None:
     _check_prompt(prompt)
 
 
+def _model_line(lm: oc.LoadedLM) -> str:
+    """Which model runs where: name, depth, device, dtype, and the CPU linear kernel."""
+    dtype = str(lm.dtype).removeprefix("torch.")
+    kernel = ", oneDNN linear kernels" if lm.onednn_layers else ""
+    return f"Loaded: `{lm.name}`, {lm.n_layers} layers on {lm.device.type} ({dtype}{kernel})"
+
+
 @user_errors
 def on_load_model(name: str, state: dict, progress=gr.Progress()):  # noqa: B008
     """Load another model for this user (allow-listed on public deployments); shared, cached."""
     progress(0.1, f"loading {name}")
     lm = _studio().model(name)
     note = " Offline test model: outputs are meaningless." if lm.offline_test_model else ""
-    status = (
-        f"Loaded: `{lm.name}`, {lm.n_layers} layers; default steering layer "
-        f"{lm.default_layer()}.{note}"
-    )
+    status = f"{_model_line(lm)}; default steering layer {lm.default_layer()}.{note}"
     return status, {**state, "model": lm.name, "comparison": None, "projected": {}}
 
 
@@ -375,7 +379,7 @@ def build_app(studio: Studio) -> gr.Blocks:
                     else "Model (this deployment's allow-list)",
                 )
                 load_button = gr.Button("Load model")
-                model_status = gr.Markdown(f"Loaded: `{lm.name}`, {lm.n_layers} layers.")
+                model_status = gr.Markdown(_model_line(lm) + ".")
             with gr.Row():
                 layer = gr.Number(
                     label=f"Layer (0–{lm.n_layers - 1}; -1 = default)", value=-1, precision=0

@@ -19,7 +19,11 @@ Presets:
   gpu-8b   Llama-3.1-8B shape (32 layers, d = 4096, MLP 14336, GQA 8, 128k vocab), bfloat16, CUDA;
            finishes in about 2 minutes on one H100 (needs about 17 GB of GPU memory)
 
+Linear layers run as ``load_lm`` runs them: float32 on CPU through oneDNN (``cpu_linear.py``);
+``--no-onednn`` keeps PyTorch's default kernel (MKL) to show the difference.
+
 Usage: python benchmarks/generation_speed.py [--preset cpu-85m|gpu-8b] [--tokens 64] [--repeats 3]
+       [--no-onednn]
 """
 
 from __future__ import annotations
@@ -78,8 +82,10 @@ ARM_SETS = {
 PROMPT = "Write a short note to a colleague about the meeting tomorrow morning."
 
 
-def build_lm(preset: dict) -> oc.LoadedLM:
+def build_lm(preset: dict, onednn: bool = True) -> oc.LoadedLM:
     """A random-weight Llama of the preset's shape, in memory, with the offline test tokenizer.
+
+    Linear layers as ``load_lm`` sets them: oneDNN for float32 on CPU unless ``onednn`` is False.
 
     Token ids beyond the tokenizer's 512 decode to nothing; timing is unaffected.
     """
@@ -111,6 +117,7 @@ def build_lm(preset: dict) -> oc.LoadedLM:
         layers=find_decoder_layers(model),
         is_chat=False,
         offline_test_model=True,
+        onednn_layers=oc.use_onednn_linear(model) if onednn else 0,
     )
 
 
@@ -132,17 +139,24 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--concept", default="polite")
+    parser.add_argument(
+        "--no-onednn",
+        action="store_true",
+        help="keep PyTorch's default float32 CPU linear kernel (MKL) instead of oneDNN",
+    )
     args = parser.parse_args()
     preset = PRESETS[args.preset]
     if preset["device"] == "cuda" and not torch.cuda.is_available():
         sys.exit("error: the gpu-8b preset needs a CUDA GPU; use --preset cpu-85m on CPU")
 
     t0 = time.perf_counter()
-    lm = build_lm(preset)
+    lm = build_lm(preset, onednn=not args.no_onednn)
     n_params = sum(p.numel() for p in lm.model.parameters())
+    kernels = f"oneDNN ({lm.onednn_layers} layers)" if lm.onednn_layers else "PyTorch default"
     print(
         f"model: random Llama {n_params / 1e6:.0f} M parameters, {lm.n_layers} layers, "
-        f"d = {lm.d_model}, {lm.dtype}, {lm.device}; built in {time.perf_counter() - t0:.1f} s"
+        f"d = {lm.d_model}, {lm.dtype}, {lm.device}, linear kernels: {kernels}; "
+        f"built in {time.perf_counter() - t0:.1f} s"
     )
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as cache:  # the weights are new each run: no stale cache

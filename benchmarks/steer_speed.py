@@ -9,6 +9,8 @@ massive coordinates, XOR-ish class signal):
   step_odesteer         one Euler step of the same field (a fitted ``step_odesteer``)
   odesteer rk4          ``s.steer(x, T, solver="rk4")``: 10 RK4 steps = 40 field evaluations
   odesteer trajectory   ``s.trajectory(x, T)``: the whole path (11, 3, d), which the app records
+  trajectory + barrier  ``s.trajectory_with_barrier(x, T)``: the path and h at its 33 points, what
+                        the generation hook calls (h comes with each step's field evaluation)
   field v(x)            one evaluation of the velocity field (``s.velocity``)
   barrier path 11 / 33  ``s.barrier`` on the 11 points of one row's path / on the whole batch's path
 
@@ -106,6 +108,7 @@ def main() -> None:
         "step_odesteer": lambda: step.steer(x, T),
         "odesteer rk4 (10 steps)": lambda: ode.steer(x, T, solver="rk4"),
         "odesteer trajectory": lambda: ode.trajectory(x, T),
+        "trajectory + barrier": lambda: ode.trajectory_with_barrier(x, T),
         "field v(x)": lambda: ode.velocity(x),
         "barrier path 11 points": lambda: ode.barrier(path[:, 0]),
         f"barrier path {path.shape[0] * path.shape[1]} points": lambda: ode.barrier(

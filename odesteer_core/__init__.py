@@ -20,6 +20,7 @@ from .concepts import (
     load_concept,
     load_concept_file,
 )
+from .cpu_linear import onednn_available, restore_linear, use_onednn_linear
 from .eval_gen import (
     GEN_TASKS,
     GenEvaluation,
@@ -40,7 +41,7 @@ from .generate import Arm, format_prompt, generate_arms
 from .hooks import active_hooks, layer_output_hook
 from .io import load_steerer, save_steerer
 from .models import TINY_RANDOM_LLAMA, LoadedLM, cache_root, find_decoder_layers, load_lm
-from .ode import SOLVERS, integrate
+from .ode import SOLVERS, integrate, integrate_with_values
 from .pipeline import DEFAULT_STRENGTH, ONE_STEP_METHODS, FittedConcept, compare, fit_concept
 from .plots import (
     ExportUnavailableError,
@@ -58,6 +59,9 @@ from .trajectory import ProjectedComparison, project_comparison
 from .truthfulqa import load_truthfulqa_questions, truthfulqa_split, truthfulqa_subset
 
 __all__ = [
+    "use_onednn_linear",
+    "restore_linear",
+    "onednn_available",
     "ARM_NAMES",
     "DEFAULT_STRENGTH",
     "FEATURE_MAPS",
@@ -110,6 +114,7 @@ __all__ = [
     "format_prompt",
     "generate_arms",
     "integrate",
+    "integrate_with_values",
     "layer_output_hook",
     "list_concepts",
     "load_concept",

@@ -149,24 +149,33 @@ class _SteeringHook:
         if self.positions == "from_prompt_end" and seq > 1:
             start = min(self.steer_from, seq - 1)
         edited = hidden.clone()
-        paths = []
+        paths, values = [], []  # per row: recorded points (K + 1, d); their barrier or None
         for row, arm in enumerate(self.arms):
             x = hidden[row, start:]  # (P, d): the positions edited in this row
+            h = None
             if arm.steerer is None or arm.T == 0.0:
                 path = x[-1:].unsqueeze(1)  # (1, 1, d): nothing moves
+            elif arm.steerer is self.judge:  # the barrier along the path comes with the path
+                path, h = arm.steerer.trajectory_with_barrier(
+                    x, arm.T, steps=arm.steps, solver=arm.solver
+                )
+                h = h[:, -1].tolist()
             else:
                 path = arm.steerer.trajectory(x, arm.T, steps=arm.steps, solver=arm.solver)
+            if path.shape[0] > 1:
                 edited[row, start:] = path[-1]
                 path = path[:, -1:]  # (K + 1, 1, d): keep the record of the last position
             paths.append(path[:, 0])
-        # One judge call for every recorded point of every row.
-        values = self._barrier(torch.cat(paths))
-        self.records, offset = [], 0
-        for path in paths:
-            self.records.append(
-                (path.detach().to("cpu", torch.float16), values[offset : offset + len(path)])
-            )
-            offset += len(path)
+            values.append(h)
+        # One judge call for every other recorded point of every row.
+        todo = [row for row, h in enumerate(values) if h is None]
+        if todo:
+            judged = self._barrier(torch.cat([paths[row] for row in todo]))
+            for row in todo:
+                values[row], judged = judged[: len(paths[row])], judged[len(paths[row]) :]
+        self.records = [
+            (path.detach().to("cpu", torch.float16), h) for path, h in zip(paths, values)
+        ]
         return edited
 
 

@@ -25,7 +25,7 @@ import torch
 from ._checks import NotFittedError, check_activations, check_pair, check_steps, check_T
 from .barrier import Barrier
 from .features import FEATURE_MAPS, Identity, RandomFourier, TensorSketch
-from .ode import check_solver, integrate
+from .ode import check_solver, integrate, integrate_with_values
 
 __all__ = [
     "STEERERS",
@@ -251,13 +251,40 @@ class _BarrierSteerer(Steerer):
     def _fit(self, pos, neg):
         self.barrier_ = self._make_barrier().fit(pos, neg)
 
+    def _velocity_and_value(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h, grad = self.barrier_.value_and_grad(x)
+        return _unit(grad), h
+
+    def _value(self, x: torch.Tensor) -> torch.Tensor:
+        return self.barrier_.value_and_grad(x.float(), need_grad=False)[0]
+
     def velocity(self, x):
-        return _unit(self.barrier_.value_and_grad(x)[1])
+        return self._velocity_and_value(x)[0]
 
     def barrier(self, x):
-        self._require_fit()
+        return self._value(self._prepare(x))
+
+    def trajectory_with_barrier(
+        self, x: torch.Tensor, T: float, *, steps: int | None = None, solver: str | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``trajectory(x, T)`` and the barrier at each of its points: (K + 1, B) float32.
+
+        Cheaper than ``barrier`` on the path: every step's field evaluation computes ``h`` at the
+        step's start anyway (its gradient needs the same features), so only the end point costs
+        one more evaluation. Values are taken at the float32 points of the integration.
+        """
         x = self._prepare(x)
-        return self.barrier_.value_and_grad(x.float(), need_grad=False)[0]
+        T = check_T(T)
+        steps, solver = self._resolve(steps, solver)
+        if T == 0.0:
+            h = self._value(x)
+            return x.unsqueeze(0).repeat(steps + 1, 1, 1), h.expand(steps + 1, -1).clone()
+        x32 = x.float()
+        path, values = integrate_with_values(
+            self._velocity_and_value, x32, T, steps=steps, solver=solver, value=self._value
+        )
+        path[0] = x32
+        return path.to(x.dtype), values
 
     @property
     def device(self):

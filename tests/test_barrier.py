@@ -128,6 +128,36 @@ def test_solvers_converge_at_their_order(solver, order):
     assert all(abs(rate - order) < 0.25 for rate in rates), rates
 
 
+@pytest.mark.parametrize("solver,evals", [("euler", 1), ("midpoint", 2), ("rk4", 4)])
+def test_integrate_with_values_reuses_each_steps_start_evaluation(solver, evals):
+    calls = {"field": 0, "value": 0}
+
+    def radius(x):  # the value of a point: its squared norm, preserved by the exact rotation
+        return (x * x).sum(1)
+
+    def field(x):
+        calls["field"] += 1
+        return _rotation_field(x), radius(x)
+
+    def value(x):
+        calls["value"] += 1
+        return radius(x)
+
+    x0 = torch.tensor([[1.0, 0.0], [0.3, -2.0]], dtype=torch.float64)
+    path, values = oc.integrate_with_values(field, x0, 1.0, steps=7, solver=solver, value=value)
+    assert torch.equal(path, oc.integrate(_rotation_field, x0, 1.0, steps=7, solver=solver))
+    assert values.shape == (8, 2)
+    assert torch.equal(values, torch.stack([radius(p) for p in path]))
+    assert calls == {"field": 7 * evals, "value": 1}  # no evaluation beyond the solver's own
+
+
+def test_integrate_with_values_without_a_value_function():
+    path, values = oc.integrate_with_values(
+        lambda x: (_rotation_field(x), x[:, 0]), torch.ones(3, 2), 0.5, steps=4, solver="euler"
+    )
+    assert torch.equal(values, path[:, :, 0])
+
+
 def test_unknown_solver_lists_valid_names():
     with pytest.raises(ValueError, match="valid solvers"):
         oc.integrate(_rotation_field, torch.zeros(1, 2), 1.0, steps=2, solver="dopri")

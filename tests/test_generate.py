@@ -106,6 +106,10 @@ def test_steering_changes_the_odesteer_arm_and_raises_the_barrier(lm, fitted):
     assert ode.barrier_after[0] > ode.barrier_before[0]
     assert ode.barrier_before[0] == pytest.approx(base.barrier_before[0], abs=1e-4)
     assert len(ode.barrier_path[0]) == ode.steps + 1
+    for arm in result.arms:  # every recorded barrier value is the judge's on the recorded point
+        for path, values in zip(arm.paths, arm.barrier_path):
+            expected = fitted.odesteer.barrier(path.float())
+            torch.testing.assert_close(torch.tensor(values), expected, rtol=0, atol=2e-2)
     assert ode.edit_sizes()[0] > 0 and base.edit_sizes()[0] == 0
 
 

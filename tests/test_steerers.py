@@ -62,6 +62,23 @@ def test_T_zero_returns_input_exactly(fitted, method, dtype):
     assert all(torch.equal(p, x) for p in path)
 
 
+BARRIER_METHODS = [m for m in METHODS if oc.STEERERS[m].has_barrier]
+
+
+@pytest.mark.parametrize("solver", sorted(oc.SOLVERS))
+@pytest.mark.parametrize("method", BARRIER_METHODS)
+def test_trajectory_with_barrier_is_trajectory_and_its_barrier(fitted, method, solver):
+    s = fitted[method]
+    x = _linear_data(seed=4)[1][:5]
+    path, values = s.trajectory_with_barrier(x, 2.0, steps=6, solver=solver)
+    assert torch.equal(path, s.trajectory(x, 2.0, steps=6, solver=solver))
+    assert values.shape == (path.shape[0], 5) and values.dtype == torch.float32
+    torch.testing.assert_close(values, s.barrier(path.flatten(0, 1)).view_as(values))
+    still, flat = s.trajectory_with_barrier(x, 0.0, steps=6, solver=solver)
+    assert all(torch.equal(p, x) for p in still)
+    assert torch.equal(flat, s.barrier(x).expand_as(flat))
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("method", METHODS)
 def test_shapes_dtypes_and_row_independence(fitted, method, dtype):
