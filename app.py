@@ -212,18 +212,23 @@ def _status(comparison: oc.Comparison) -> str:
     return "  \n".join(parts)
 
 
-def _figures(state: dict, projection: str, token: int, zoom: bool = False):
-    """Trajectory and barrier figures for token ``token`` (1-based, as on the slider)."""
-    comparison, fitted = state.get("comparison"), state.get("fitted")
-    if comparison is None:
-        return gr.skip(), gr.skip()
+def _projected(state: dict, projection: str) -> oc.ProjectedComparison:
+    """The comparison's paths under ``projection``, projected once per comparison."""
     projected = state["projected"].get(projection)
     if projected is None:
+        fitted = state["fitted"]
         projector = _studio().projector(fitted, projection)
         projected = state["projected"][projection] = project_comparison(
-            projector, comparison, fitted
+            projector, state["comparison"], fitted
         )
-    index = max(int(token), 1) - 1
+    return projected
+
+
+def _figures(state: dict, projection: str, token: int, zoom: bool = False):
+    """Trajectory and barrier figures for token ``token`` (1-based, as on the slider)."""
+    if state.get("comparison") is None:
+        return gr.skip(), gr.skip()
+    projected, index = _projected(state, projection), max(int(token), 1) - 1
     return (
         plots.trajectory_figure(projected, index, zoom=bool(zoom)),
         plots.barrier_figure(projected, index),
@@ -256,7 +261,8 @@ def on_export(state: dict, projection: str, token: int, zoom: bool, *, what: str
         path = folder / "comparison.json"
         path.write_text(json.dumps(comparison.to_dict(include_paths=True), indent=1))
     else:
-        figure = _figures(state, projection, token, zoom)[0]
+        index = max(int(token), 1) - 1
+        figure = plots.trajectory_figure(_projected(state, projection), index, zoom=bool(zoom))
         path = folder / f"trajectory.{what}"
         if what == "html":
             path.write_text(plots.figure_to_html(figure))

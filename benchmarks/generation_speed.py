@@ -22,7 +22,7 @@ Presets:
 Linear layers run as ``load_lm`` runs them: float32 on CPU through oneDNN (``cpu_linear.py``);
 ``--no-onednn`` keeps PyTorch's default kernel (MKL) to show the difference.
 
-Usage: python benchmarks/generation_speed.py [--preset cpu-85m|gpu-8b] [--tokens 64] [--repeats 3]
+Usage: python benchmarks/generation_speed.py [--preset cpu-85m|gpu-8b] [--tokens 64] [--repeats 5]
        [--no-onednn]
 """
 
@@ -137,7 +137,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu-85m")
     parser.add_argument("--tokens", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--concept", default="polite")
     parser.add_argument(
         "--no-onednn",

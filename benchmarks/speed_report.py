@@ -1,7 +1,9 @@
 """Speed report: the fit, steer and generation benchmarks in one run, with machine and date.
 
   CPU (default)  fit_speed.py (ours vs scikit-learn), steer_speed.py (d = 4096),
-                 generation_speed.py --preset cpu-85m (batching gain, ODESteer overhead per token)
+                 linear_kernels.py (MKL vs oneDNN at 1-4 rows),
+                 generation_speed.py --preset cpu-85m (batching gain, ODESteer overhead per token),
+                 the same with --no-onednn (PyTorch's default linear kernel)
   --gpu          steer_speed.py --device cuda, generation_speed.py --preset gpu-8b
                  (Llama-3.1-8B shape, bfloat16: about 3 minutes on one H100)
 
@@ -26,7 +28,9 @@ RUNS = {
     "cpu": [
         ["fit_speed.py"],
         ["steer_speed.py"],
+        ["linear_kernels.py"],
         ["generation_speed.py", "--preset", "cpu-85m"],
+        ["generation_speed.py", "--preset", "cpu-85m", "--no-onednn"],
     ],
     "gpu": [
         ["steer_speed.py", "--device", "cuda"],

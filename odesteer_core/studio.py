@@ -19,6 +19,7 @@ import os
 import queue
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -111,7 +112,11 @@ class Studio:
         self.default_model = model
         self._models: OrderedDict[str, LoadedLM] = OrderedDict()
         self._fitted: OrderedDict[tuple, _Fitted] = OrderedDict()
-        self._locks: dict[tuple, threading.Lock] = {}
+        # One lock per key while some thread uses it: weak values, so the dict does not grow
+        # with every custom concept ever fitted.
+        self._locks: weakref.WeakValueDictionary[tuple, threading.Lock] = (
+            weakref.WeakValueDictionary()
+        )
         self._guard = threading.Lock()
         self.model(model)
 
@@ -236,6 +241,7 @@ class Studio:
             return entry.projectors[kind]
 
     def _lock(self, key: tuple) -> threading.Lock:
+        """The lock of ``key``; callers hold a reference while using it (``with self._lock(k):``)."""
         with self._guard:
             return self._locks.setdefault(key, threading.Lock())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 
@@ -96,3 +97,16 @@ def test_concurrent_fits_of_one_concept_fit_once(tmp_path):
         t.join()
     assert len(results) == 3 and all(r is results[0] for r in results)
     assert studio.projector(results[0], "pca") is studio.projector(results[0], "pca")
+    gc.collect()
+    assert len(studio._locks) == 0  # locks live only while in use: no growth per concept
+
+
+def test_many_custom_concepts_leave_no_locks_behind(tmp_path):
+    studio = Studio(oc.TINY_RANDOM_LLAMA, cache_dir=str(tmp_path), warm_projections=())
+    lm = studio.model(oc.TINY_RANDOM_LLAMA)
+    for i in range(3):
+        pos = "\n".join(f"Thank you kindly, friend number {i}-{j}." for j in range(8))
+        neg = "\n".join(f"Go away, person number {i}-{j}." for j in range(8))
+        studio.fit(lm, studio.concept("custom", positive_text=pos, negative_text=neg))
+    gc.collect()
+    assert len(studio._locks) == 0 and len(studio._fitted) == 3
