@@ -5,6 +5,8 @@ synthetic 4096-d activations (``--n-fit`` per class, LLM-like: dominant shared m
 massive coordinates, XOR-ish class signal):
 
   odesteer steer        ``s.steer(x, T)``: 10 Euler steps (the default), one call per position
+    same, FFT path      the same steerer with the degree-2 quadratic form switched off (the path
+                        of models wider than ``TensorSketch.quadratic_max_d`` = 2048)
   caa step              ``caa.steer(x, T)``: one step of a constant field (the cheapest baseline)
   step_odesteer         one Euler step of the same field (a fitted ``step_odesteer``)
   odesteer rk4          ``s.steer(x, T, solver="rk4")``: 10 RK4 steps = 40 field evaluations
@@ -22,12 +24,14 @@ Target: a steer call costs about ``steps`` field evaluations and nothing more (o
 ``steer`` over 10 x v(x) within 20 %), and a field evaluation does no avoidable work (no
 per-call recomputation of quantities fixed at fit time, no float64).
 
-Usage: python benchmarks/steer_speed.py [--repeats 200] [--warmup 10] [--d 4096] [--device cuda]
+Usage: python benchmarks/steer_speed.py [--repeats 200] [--warmup 10] [--d 4096] [--batch 3]
+       [--device cuda]
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import sys
 import time
@@ -95,6 +99,9 @@ def main() -> None:
     t0 = time.perf_counter()
     ode = oc.make_steerer("odesteer", seed=0).fit(pos, neg)
     fit_s = time.perf_counter() - t0
+    # The same fitted steerer forced onto the FFT path (the only one for wide models, d > 2048).
+    fft = copy.deepcopy(ode)
+    fft.barrier_.feature_map.quadratic_max_d = 0
     step = oc.make_steerer("step_odesteer", seed=0).fit(pos, neg)
     caa = oc.make_steerer("caa").fit(pos, neg)
     x = synthetic(args.d, args.batch, seed=1)[1].to(args.device)  # fresh negatives
@@ -105,6 +112,7 @@ def main() -> None:
     cases = {
         "caa step": lambda: caa.steer(x, T_caa),
         "odesteer steer (10 euler)": lambda: ode.steer(x, T),
+        "  same, FFT path": lambda: fft.steer(x, T),
         "step_odesteer": lambda: step.steer(x, T),
         "odesteer rk4 (10 steps)": lambda: ode.steer(x, T, solver="rk4"),
         "odesteer trajectory": lambda: ode.trajectory(x, T),

@@ -21,7 +21,7 @@ import functools
 import torch
 import torch.nn.functional as F
 
-__all__ = ["onednn_available", "restore_linear", "use_onednn_linear"]
+__all__ = ["linear", "onednn_available", "restore_linear", "use_onednn_linear"]
 
 _MARK = "_odesteer_onednn"
 
@@ -47,17 +47,22 @@ def onednn_available() -> bool:
     return True
 
 
-def _onednn_forward(layer: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
-    weight, bias = layer.weight, layer.bias
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """``F.linear(x, weight, bias)``, through oneDNN where it applies (float32 on CPU, no autograd)."""
     if (
         x.dtype != torch.float32
         or weight.dtype != torch.float32
         or x.device.type != "cpu"
         or weight.device.type != "cpu"
         or (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad))
+        or not onednn_available()
     ):
         return F.linear(x, weight, bias)  # oneDNN's kernel has no autograd, nor other dtypes
     return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
+
+
+def _onednn_forward(layer: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    return linear(x, layer.weight, layer.bias)
 
 
 def use_onednn_linear(model: torch.nn.Module) -> int:

@@ -8,8 +8,15 @@ import torch
 import odesteer_core as oc
 from odesteer_core.features import RandomFourier, TensorSketch
 
+
+def _fft_only(sketch: TensorSketch) -> TensorSketch:
+    sketch.quadratic_max_d = 0  # degree 2 by FFTs, as for models wider than quadratic_max_d
+    return sketch
+
+
 FEATURE_MAPS = {
     "sketch_deg2": lambda: TensorSketch(degree=2, n_components=64, gamma=0.5),
+    "sketch_deg2_fft": lambda: _fft_only(TensorSketch(degree=2, n_components=64, gamma=0.5)),
     "sketch_deg3": lambda: TensorSketch(degree=3, n_components=50, gamma=0.5),
     "sketch_deg1_no_coef0": lambda: TensorSketch(degree=1, n_components=40, coef0=0.0),
     "fourier": lambda: RandomFourier(n_components=48, gamma=0.3),
@@ -70,6 +77,26 @@ def test_barrier_gradient_matches_autograd(fmap):
     (auto,) = torch.autograd.grad(h_auto.sum(), x)
     torch.testing.assert_close(grad, auto, rtol=1e-9, atol=1e-12)
     torch.testing.assert_close(h, h_auto.detach())
+
+
+@pytest.mark.parametrize("coef0", [1.0, 0.0])
+def test_degree_2_quadratic_form_is_exactly_the_sketch(coef0):
+    quadratic = TensorSketch(degree=2, n_components=101, gamma=0.3, coef0=coef0)
+    quadratic.init(9, torch.Generator().manual_seed(2))
+    fft = _fft_only(TensorSketch(degree=2, n_components=101, gamma=0.3, coef0=coef0))
+    fft.index_hash, fft.sign_hash = quadratic.index_hash, quadratic.sign_hash.double()
+    quadratic.sign_hash = fft.sign_hash
+    g = torch.Generator().manual_seed(3)
+    z, w = torch.randn(7, 9, generator=g).double(), torch.randn(101, generator=g).double()
+    h, grad = quadratic.value_vjp(z, w)
+    assert hasattr(quadratic, "_quadratic_cache") and not hasattr(fft, "_quadratic_cache")
+    torch.testing.assert_close(h, quadratic(z) @ w, rtol=1e-12, atol=1e-12)  # the definition
+    h_fft, grad_fft = fft.value_vjp(z, w)
+    torch.testing.assert_close(h, h_fft, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(grad, grad_fft, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(quadratic.value(z, w), h)
+    w.mul_(2.0)  # an in-place change of w must not reuse the cached form
+    torch.testing.assert_close(quadratic.value(z, w), 2 * h, rtol=1e-12, atol=1e-12)
 
 
 def test_tensor_sketch_approximates_polynomial_kernel():
