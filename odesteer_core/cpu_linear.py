@@ -4,9 +4,9 @@ PyTorch sends a float32 CPU ``F.linear`` to the BLAS it was built with (MKL in t
 wheels). On some CPUs that is far from the best kernel for decoding, where every linear layer
 sees 1-4 rows. On this project's 2-core AMD EPYC build machine, over the 85 weight matrices of a
 97 M-parameter Llama (``benchmarks/linear_kernels.py``), MKL takes 2.0x as long for 3 rows as for
-1 (below 4 rows it loops matrix-vector products), oneDNN 1.25x; oneDNN, the library PyTorch
+1 (below 4 rows it loops matrix-vector products), oneDNN 1.3x; oneDNN, the library PyTorch
 already uses for bfloat16 and for ``torch.compile`` on CPU, is 1.8x faster than MKL for 1 row
-and 3.0x for 3 rows.
+and 2.8x for 3 rows.
 
 ``use_onednn_linear(model)`` points each eligible layer's ``forward`` at oneDNN; the layer, its
 weights, its hooks and its ``state_dict`` are untouched, and ``restore_linear`` undoes it. A call
