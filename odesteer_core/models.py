@@ -12,9 +12,12 @@ tokenizer trained in milliseconds on a built-in paragraph) and then loaded throu
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlparse
 
+import huggingface_hub.constants
 import torch
 from huggingface_hub.errors import GatedRepoError, HFValidationError, RevisionNotFoundError
 from transformers import (
@@ -182,6 +185,9 @@ def load_lm(
     )
     torch_dtype = _resolve_dtype(dtype, placement)
     options = {"revision": revision, "trust_remote_code": trust_remote_code}
+    if not Path(source).expanduser().is_dir() and not _hub_reachable():
+        # Without this, every missing file costs five retries (about 25 s) before failing.
+        options["local_files_only"] = True  # the local HF cache, or a clear error at once
 
     try:
         config = AutoConfig.from_pretrained(source, **options)
@@ -291,6 +297,20 @@ def _resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> tor
     raise ValueError(f"unknown dtype {dtype!r}; use one of {', '.join([*_DTYPES, 'auto'])}")
 
 
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """False when offline mode is set or the Hub's host cannot be reached within ``timeout``."""
+    if huggingface_hub.constants.HF_HUB_OFFLINE:
+        return False
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True  # only the proxy knows; let the Hub client try
+    host = urlparse(huggingface_hub.constants.ENDPOINT).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
 def _check_causal_lm(model: str, config: PretrainedConfig) -> None:
     remote = "AutoModelForCausalLM" in (getattr(config, "auto_map", None) or {})
     if type(config) not in MODEL_FOR_CAUSAL_LM_MAPPING and not remote:
@@ -329,7 +349,8 @@ def _friendly_load_error(model: str, err: Exception) -> ValueError:
         )
     if isinstance(err, OSError) or any(isinstance(e, HFValidationError) for e in causes):
         return ValueError(
-            f"could not load '{model}' from the Hugging Face Hub (offline or unknown id). Pass a "
+            f"could not load '{model}' from the Hugging Face Hub (offline and not in the local "
+            "cache, or an unknown id). Check the id and the network, pass a "
             "local folder with --model /local/path, or use the offline test model --model "
             f"tiny-random-llama. Details: {detail}"
         )

@@ -196,6 +196,32 @@ def test_unknown_model_id_says_what_to_do() -> None:
     assert "--model /local/path" in message and "tiny-random-llama" in message
 
 
+def test_unreachable_hub_fails_at_once_from_the_local_cache_only(monkeypatch) -> None:
+    """Offline mode not set, but no route to the Hub: no retries, the HF cache or a clear error."""
+    import odesteer_core.models as models
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    for proxy in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(proxy, raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", "https://hub.odesteer.invalid")
+    assert not models._hub_reachable()  # .invalid never resolves (RFC 2606)
+    seen = []
+    real = transformers.AutoConfig.from_pretrained
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("local_files_only"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(models.AutoConfig, "from_pretrained", spy)
+    with pytest.raises(ValueError, match="not in the local cache") as err:
+        load_lm("odesteer-test/no-such-model-xyz")
+    assert seen == [True] and "tiny-random-llama" in str(err.value)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.odesteer.invalid:3128")
+    assert models._hub_reachable()  # behind a proxy only the Hub client can tell
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    assert not models._hub_reachable()
+
+
 def test_missing_local_folder(tmp_path) -> None:
     with pytest.raises(ValueError, match="does not exist"):
         load_lm(str(tmp_path / "nowhere"))
