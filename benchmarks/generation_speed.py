@@ -85,7 +85,7 @@ PROMPT = "Write a short note to a colleague about the meeting tomorrow morning."
 def build_lm(preset: dict, onednn: bool = True) -> oc.LoadedLM:
     """A random-weight Llama of the preset's shape, in memory, with the offline test tokenizer.
 
-    Linear layers as ``load_lm`` sets them: oneDNN for float32 on CPU unless ``onednn`` is False.
+    Linear layers as ``load_lm`` leaves them: oneDNN on CPU inside ``compare`` unless ``onednn`` is False.
 
     Token ids beyond the tokenizer's 512 decode to nothing; timing is unaffected.
     """
@@ -117,7 +117,7 @@ def build_lm(preset: dict, onednn: bool = True) -> oc.LoadedLM:
         layers=find_decoder_layers(model),
         is_chat=False,
         offline_test_model=True,
-        onednn_layers=oc.use_onednn_linear(model) if onednn else 0,
+        onednn=onednn,
     )
 
 

@@ -20,7 +20,7 @@ from .concepts import (
     load_concept,
     load_concept_file,
 )
-from .cpu_linear import onednn_available, restore_linear, use_onednn_linear
+from .cpu_linear import onednn_available, onednn_linear
 from .eval_gen import (
     GEN_TASKS,
     GenEvaluation,
@@ -59,9 +59,8 @@ from .trajectory import ProjectedComparison, project_comparison
 from .truthfulqa import load_truthfulqa_questions, truthfulqa_split, truthfulqa_subset
 
 __all__ = [
-    "use_onednn_linear",
-    "restore_linear",
     "onednn_available",
+    "onednn_linear",
     "ARM_NAMES",
     "DEFAULT_STRENGTH",
     "FEATURE_MAPS",

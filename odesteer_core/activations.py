@@ -130,7 +130,8 @@ def _compute(
     bar = tqdm(
         total=len(texts), desc=f"activations @ layer {layer}", unit="text", disable=not progress
     )
-    with torch.inference_mode(), layer_output_hook(lm.layers[layer], capture), bar:
+    hooked = layer_output_hook(lm.layers[layer], capture)
+    with torch.inference_mode(), hooked, lm.cpu_kernels(), bar:
         for start in range(0, len(texts), batch_size):
             idx = order[start : start + batch_size]
             enc = encode_texts(lm, [texts[i] for i in idx])

@@ -178,7 +178,7 @@ def continuation_logprobs(
     hook = _FromPromptEndHook(arm) if steered else None
     where = layer_output_hook(lm.layers[lm.check_layer(layer)], hook) if steered else nullcontext()
     out: list[torch.Tensor] = [torch.empty(0)] * len(rows)
-    with torch.inference_mode(), where:
+    with torch.inference_mode(), where, lm.cpu_kernels():
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
             batch = [rows[i] for i in idx]

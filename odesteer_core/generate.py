@@ -260,7 +260,7 @@ def _decode(lm, input_ids, arms, layer, judge, settings, positions, steer_from, 
     finished = torch.zeros(batch, dtype=torch.bool)
     history = ids
     t0 = time.perf_counter()
-    with layer_output_hook(lm.layers[layer], hook), torch.inference_mode():
+    with layer_output_hook(lm.layers[layer], hook), lm.cpu_kernels(), torch.inference_mode():
         out = model(input_ids=ids, attention_mask=mask, use_cache=True, logits_to_keep=1)
         for step in range(settings.max_new_tokens):
             next_ids = sampler(history, out.logits[:, -1]).cpu()

@@ -1,16 +1,16 @@
 """Loading a causal LM and finding its decoder layers.
 
 `load_lm` is the one entry point: it resolves device and dtype once, turns loading failures into
-`ValueError`s that say what to do, and returns a `LoadedLM` holding the HF model (unwrapped; on
-CPU its float32 linear layers run on oneDNN, see `cpu_linear.py`), its tokenizer and its decoder
-layers (the modules whose outputs are the residual stream we steer). The offline test model
-`tiny-random-llama` is built locally by `tiny_model.py` (random weights, a byte-level BPE
+`ValueError`s that say what to do, and returns a `LoadedLM` holding the untouched HF model, its
+tokenizer and its decoder layers (the modules whose outputs are the residual stream we steer).
+The offline test model `tiny-random-llama` is built locally by `tiny_model.py` (random weights, a byte-level BPE
 tokenizer trained in milliseconds on a built-in paragraph) and then loaded through the very same
 `from_pretrained` path as a Hub model.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from dataclasses import dataclass, field
@@ -30,7 +30,7 @@ from transformers import (
 )
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
 
-from .cpu_linear import use_onednn_linear
+from .cpu_linear import eligible_layers, onednn_available, onednn_linear
 from .tiny_model import (  # build_tiny_tokenizer: re-exported for callers of models
     TINY_RANDOM_LLAMA,
     build_tiny_random_llama,
@@ -58,15 +58,15 @@ class LoadedLM:
     """A loaded causal LM, its tokenizer and its decoder layers.
 
     Attributes:
-        model: The Hugging Face model, in eval mode and never wrapped; only the ``forward`` of its
-            float32 CPU linear layers may point at oneDNN (``cpu_linear.py``).
+        model: The Hugging Face model, in eval mode, never wrapped or left changed.
         tokenizer: Its tokenizer (pad token set, left padding and left truncation).
         name: The model id or folder the user asked for.
         revision: The Hub revision, or None for the default branch.
         layers: The decoder layers, in order; their outputs are the residual stream.
         is_chat: Whether the tokenizer has a chat template.
         offline_test_model: True for `tiny-random-llama`, whose outputs are meaningless.
-        onednn_layers: How many linear layers run on oneDNN (0 on GPU).
+        onednn: Run float32 CPU linear layers through oneDNN during this project's forward
+            passes (``cpu_kernels``).
     """
 
     model: PreTrainedModel = field(repr=False)
@@ -76,7 +76,19 @@ class LoadedLM:
     layers: list[torch.nn.Module] = field(repr=False)
     is_chat: bool
     offline_test_model: bool = False
-    onednn_layers: int = 0
+    onednn: bool = True
+
+    def cpu_kernels(self) -> contextlib.AbstractContextManager[int]:
+        """Context for this project's forward passes: inside it the model's float32 CPU linear
+        layers run on oneDNN (``cpu_linear.onednn_linear``; a no-op if ``onednn`` is False)."""
+        return onednn_linear(self.model, enabled=self.onednn)
+
+    @property
+    def onednn_layers(self) -> int:
+        """How many linear layers ``cpu_kernels`` runs on oneDNN (0 on GPU or when opted out)."""
+        if not self.onednn or not onednn_available():
+            return 0
+        return len(eligible_layers(self.model))
 
     @property
     def n_layers(self) -> int:
@@ -156,8 +168,9 @@ def load_lm(
         device_map: E.g. `"auto"` to spread a model too big for one GPU (accelerate);
             exclusive with `device`.
         layers_path: Dotted path to the decoder-layer ModuleList, for unknown architectures.
-        onednn: Run float32 linear layers on CPU through oneDNN (`cpu_linear.py`: 2-2.5x faster
-            decoding on the CPUs measured); no effect on GPU layers or other dtypes.
+        onednn: Run float32 linear layers on CPU through oneDNN during generation, extraction
+            and scoring (`cpu_linear.py`: decoding 1.6x faster on the CPU measured); no effect
+            on GPU layers or other dtypes.
 
     Returns:
         The loaded model, in eval mode.
@@ -208,7 +221,6 @@ def load_lm(
         ) from err
     hf_model.eval()
     _prepare_tokenizer(tokenizer, model)
-    onednn_layers = use_onednn_linear(hf_model) if onednn else 0
     return LoadedLM(
         model=hf_model,
         tokenizer=tokenizer,
@@ -217,7 +229,7 @@ def load_lm(
         layers=find_decoder_layers(hf_model, layers_path=layers_path),
         is_chat=getattr(tokenizer, "chat_template", None) is not None,
         offline_test_model=offline_test,
-        onednn_layers=onednn_layers,
+        onednn=onednn,
     )
 
 
