@@ -270,3 +270,10 @@ def test_cuda_matches_cpu(method, dtype):
     out = gpu.steer(x.cuda().to(dtype), T)
     assert out.device.type == "cuda" and out.dtype == dtype
     torch.testing.assert_close(out.float().cpu(), cpu.steer(x, T), rtol=2e-2, atol=5e-2)
+    if gpu.has_barrier:  # the generation hook's call, on the GPU
+        path, values = gpu.trajectory_with_barrier(x.cuda().to(dtype), T)
+        cpu_path, cpu_values = cpu.trajectory_with_barrier(x, T)
+        assert path.dtype == dtype and values.device.type == "cuda"
+        torch.testing.assert_close(path.float().cpu(), cpu_path, rtol=2e-2, atol=5e-2)
+        loose = 1e-2 if dtype == torch.float32 else 0.25  # half inputs start rounded
+        torch.testing.assert_close(values.cpu(), cpu_values, rtol=2e-2, atol=loose)
