@@ -6,7 +6,8 @@ massive coordinates, XOR-ish class signal):
 
   odesteer steer        ``s.steer(x, T)``: 10 Euler steps (the default), one call per position
     same, FFT path      the same steerer with the degree-2 quadratic form switched off (the path
-                        of models wider than ``TensorSketch.quadratic_max_d`` = 2048)
+                        of models wider than ``TensorSketch.quadratic_max_d``: 2048 on CPU, 8192
+                        on GPUs)
   caa step              ``caa.steer(x, T)``: one step of a constant field (the cheapest baseline)
   step_odesteer         one Euler step of the same field (a fitted ``step_odesteer``)
   odesteer rk4          ``s.steer(x, T, solver="rk4")``: 10 RK4 steps = 40 field evaluations
@@ -99,9 +100,9 @@ def main() -> None:
     t0 = time.perf_counter()
     ode = oc.make_steerer("odesteer", seed=0).fit(pos, neg)
     fit_s = time.perf_counter() - t0
-    # The same fitted steerer forced onto the FFT path (the only one for wide models, d > 2048).
+    # The same fitted steerer forced onto the FFT path (the one of wide models).
     fft = copy.deepcopy(ode)
-    fft.barrier_.feature_map.quadratic_max_d = 0
+    fft.barrier_.feature_map.quadratic_max_d = fft.barrier_.feature_map.quadratic_max_d_gpu = 0
     step = oc.make_steerer("step_odesteer", seed=0).fit(pos, neg)
     caa = oc.make_steerer("caa").fit(pos, neg)
     x = synthetic(args.d, args.batch, seed=1)[1].to(args.device)  # fresh negatives

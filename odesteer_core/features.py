@@ -89,12 +89,16 @@ class TensorSketch(FeatureMap):
     Degree 2, the default: ``w . phi(z)`` is exactly a quadratic form of ``z`` (``_quadratic``),
     so ``value`` and ``value_vjp`` are one matrix product instead of two FFT passes and about
     twenty small ops: a 10-step steer of one row at d = 768 runs 2.7x faster on CPU
-    (``benchmarks/steer_speed.py --d 768 --batch 1``). Used while the (d, d) matrix is at most
-    ``quadratic_max_d`` wide (16 MiB in float32); the FFT path serves wider models and ``phi``.
+    (``benchmarks/steer_speed.py --d 768 --batch 1``). Used while d is at most
+    ``quadratic_max_d`` (CPU: 2048, a 16 MiB matrix, where one matrix product still beats the FFTs)
+    or ``quadratic_max_d_gpu`` (8192: on a GPU the FFT path's two dozen kernel launches cost more
+    than reading a 256 MiB matrix; not yet measured, no GPU was lent). The FFT path serves wider
+    models and ``phi``.
     """
 
     kind = "tensor_sketch"
     quadratic_max_d: ClassVar[int] = 2048
+    quadratic_max_d_gpu: ClassVar[int] = 8192
 
     def __init__(
         self, degree: int = 2, n_components: int = 8000, gamma: float = 0.1, coef0: float = 1.0
@@ -243,7 +247,8 @@ class TensorSketch(FeatureMap):
         """``_block`` over row blocks on CPU; one block on GPUs or when autograd tracks ``z``.
 
         ``w . phi`` with or without its VJP comes from the quadratic form when it applies."""
-        if value and self.degree == 2 and z.shape[1] <= self.quadratic_max_d:
+        limit = self.quadratic_max_d if z.device.type == "cpu" else self.quadratic_max_d_gpu
+        if value and self.degree == 2 and z.shape[1] <= limit:
             h, grad = self._quadratic_value_vjp(z, w)
             return h, grad if vjp else None
         m = z.shape[0]

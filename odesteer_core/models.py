@@ -1,11 +1,11 @@
-"""Loading a causal LM and finding its decoder layers.
+"""Loading a causal LM: device, dtype, errors that say what to do, and the `LoadedLM` it returns.
 
 `load_lm` is the one entry point: it resolves device and dtype once, turns loading failures into
 `ValueError`s that say what to do, and returns a `LoadedLM` holding the untouched HF model, its
-tokenizer and its decoder layers (the modules whose outputs are the residual stream we steer).
-The offline test model `tiny-random-llama` is built locally by `tiny_model.py` (random weights, a byte-level BPE
-tokenizer trained in milliseconds on a built-in paragraph) and then loaded through the very same
-`from_pretrained` path as a Hub model.
+tokenizer and its decoder layers (found by `layers.py`: the modules whose outputs are the
+residual stream we steer). The offline test model `tiny-random-llama` is built locally by
+`tiny_model.py` (random weights, a byte-level BPE tokenizer trained in milliseconds on a built-in
+paragraph) and then loaded through the very same `from_pretrained` path as a Hub model.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from transformers import (
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
 
 from .cpu_linear import eligible_layers, onednn_available, onednn_linear
+from .layers import find_decoder_layers  # re-exported: callers of models use it
 from .tiny_model import (  # build_tiny_tokenizer: re-exported for callers of models
     TINY_RANDOM_LLAMA,
     build_tiny_random_llama,
@@ -39,18 +40,6 @@ from .tiny_model import (  # build_tiny_tokenizer: re-exported for callers of mo
 
 _DEVICE_MAP_STRATEGIES = ("auto", "balanced", "balanced_low_0", "sequential")
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-_KNOWN_LAYER_PATHS = (
-    "model.layers",  # Llama, Mistral, Qwen2/3, Gemma 2/3 text, Phi-3, OLMo/OLMo2
-    "model.language_model.layers",  # Gemma 3 / Llava-style multimodal wrappers
-    "language_model.model.layers",
-    "transformer.h",  # GPT-2, Falcon, Bloom, GPT-J
-    "gpt_neox.layers",  # GPT-NeoX, Pythia
-    "model.decoder.layers",  # OPT
-    "transformer.blocks",  # MPT
-    "model.transformer.blocks",  # OLMo (hf_olmo)
-    "transformer.layers",
-    "layers",
-)
 
 
 @dataclass
@@ -233,49 +222,6 @@ def load_lm(
     )
 
 
-def find_decoder_layers(
-    model: torch.nn.Module, *, layers_path: str | None = None
-) -> list[torch.nn.Module]:
-    """Find the decoder layers of a causal LM, in order.
-
-    Tries `layers_path` if given, then known attribute paths (`model.layers`, `transformer.h`,
-    `gpt_neox.layers`, ...), then, among the `ModuleList`s whose length equals the config's
-    number of hidden layers, the one with the most parameters.
-
-    Raises:
-        ValueError: The layers cannot be found; the message says how to set `layers_path`.
-    """
-    if layers_path is not None:
-        found = _get_path(model, layers_path)
-        if not isinstance(found, torch.nn.ModuleList) or len(found) == 0:
-            raise ValueError(
-                f"layers_path={layers_path!r} on {type(model).__name__} is "
-                f"{type(found).__name__ if found is not None else 'missing'}, not a non-empty "
-                "torch.nn.ModuleList of decoder layers; check the names in print(model)"
-            )
-        return list(found)
-    expected = _expected_n_layers(model)
-    for path in _KNOWN_LAYER_PATHS:
-        found = _get_path(model, path)
-        matches = expected is None or (found is not None and len(found) == expected)
-        if isinstance(found, torch.nn.ModuleList) and len(found) > 0 and matches:
-            return list(found)
-    if expected is not None:
-        candidates = [
-            m for m in model.modules() if isinstance(m, torch.nn.ModuleList) and len(m) == expected
-        ]
-        if candidates:
-            return list(max(candidates, key=lambda m: sum(p.numel() for p in m.parameters())))
-    raise ValueError(
-        f"could not find the decoder layers of {type(model).__name__}: none of "
-        f"{', '.join(_KNOWN_LAYER_PATHS)} is a ModuleList"
-        + (f" of {expected} layers" if expected is not None else "")
-        + ", and no other ModuleList matches the config's number of hidden layers. Pass "
-        "layers_path='model.layers' (the dotted path to the ModuleList of decoder layers, "
-        "see print(model)) to load_lm or find_decoder_layers"
-    )
-
-
 def _auto_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
@@ -388,24 +334,3 @@ def _prepare_tokenizer(tokenizer: PreTrainedTokenizerBase, model: str) -> None:
         tokenizer.pad_token = fallback
     tokenizer.padding_side = "left"  # generation appends on the right
     tokenizer.truncation_side = "left"  # keep the end of over-long texts: it is what we read
-
-
-def _expected_n_layers(model: torch.nn.Module) -> int | None:
-    config = getattr(model, "config", None)
-    if not isinstance(config, PretrainedConfig):
-        return None
-    text = config.get_text_config()
-    for attr in ("num_hidden_layers", "n_layer", "num_layers"):
-        value = getattr(text, attr, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    return None
-
-
-def _get_path(root: object, path: str) -> object | None:
-    current = root
-    for part in path.split("."):
-        current = getattr(current, part, None)
-        if current is None:
-            return None
-    return current

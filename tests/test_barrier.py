@@ -10,7 +10,7 @@ from odesteer_core.features import RandomFourier, TensorSketch
 
 
 def _fft_only(sketch: TensorSketch) -> TensorSketch:
-    sketch.quadratic_max_d = 0  # degree 2 by FFTs, as for models wider than quadratic_max_d
+    sketch.quadratic_max_d = sketch.quadratic_max_d_gpu = 0  # degree 2 by FFTs, as for wide models
     return sketch
 
 
