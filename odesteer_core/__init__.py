@@ -11,14 +11,12 @@ Public API (what the app, the CLI and users call)::
 from ._checks import NotFittedError
 from .activations import encode_texts, extract_activations
 from .barrier import Barrier
+from .concept_sources import list_concepts, load_concept, load_concept_file
 from .concepts import (
     Concept,
     Example,
     concept_from_texts,
     format_concept,
-    list_concepts,
-    load_concept,
-    load_concept_file,
 )
 from .cpu_linear import onednn_available, onednn_linear
 from .eval_gen import (

@@ -20,7 +20,7 @@ __all__ = ["main"]
 
 
 def _concept(args):
-    from .concepts import load_concept
+    from .concept_sources import load_concept
 
     return load_concept(args.concept, truthfulqa_csv=args.truthfulqa_csv, split=args.split)
 
@@ -54,7 +54,7 @@ def _load(args):
 
 
 def cmd_concepts(args) -> dict:
-    from .concepts import list_concepts
+    from .concept_sources import list_concepts
 
     rows = list_concepts()
     if not args.json:

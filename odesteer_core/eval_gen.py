@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .concepts import load_concept, read_text_file
+from .concept_sources import load_concept, read_text_file
 from .eval_mc import MC_METHODS, _encode, check_methods, check_strengths, continuation_logprobs
 from .generate import Arm, generate_arms
 from .models import LoadedLM

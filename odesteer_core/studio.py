@@ -25,7 +25,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from .concepts import Concept, concept_from_texts, list_concepts, load_concept, load_concept_file
+from .concept_sources import list_concepts, load_concept, load_concept_file
+from .concepts import Concept, concept_from_texts
 from .models import TINY_RANDOM_LLAMA, LoadedLM, load_lm
 from .pipeline import FittedConcept, fit_concept
 from .projection import Projector, fit_projector

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from odesteer_core.concepts import Concept, Example, build_concept, read_text_file
+from odesteer_core.concept_sources import read_text_file
+from odesteer_core.concepts import Concept, Example, build_concept
 
 __all__ = [
     "TRUTHFULQA_N_FOLDS",

@@ -10,17 +10,19 @@ from pathlib import Path
 
 import pytest
 
-from odesteer_core.concepts import (
+from odesteer_core.concept_sources import (
     BUILTIN_CONCEPTS_DIR,
+    list_concepts,
+    load_concept,
+    load_concept_file,
+)
+from odesteer_core.concepts import (
     MIN_EXAMPLES_PER_SIDE,
     Concept,
     Example,
     concept_from_texts,
     format_concept,
     format_example,
-    list_concepts,
-    load_concept,
-    load_concept_file,
 )
 from odesteer_core.truthfulqa import (
     TruthfulQAQuestion,
