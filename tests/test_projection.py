@@ -11,8 +11,9 @@ from tiny_models import single_thread, tiny_model
 
 import odesteer_core as oc
 from odesteer_core.pipeline import FittedConcept
-from odesteer_core.projection import PlaneProjector, UMAPProjector, _smooth_knn_sigma
+from odesteer_core.projection import PlaneProjector, UMAPProjector
 from odesteer_core.records import ArmRecord, Comparison
+from odesteer_core.umap_projection import _smooth_knn_sigma
 
 FAST = {"n_components": 512}  # small sketch: quick barrier fits
 
