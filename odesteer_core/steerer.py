@@ -90,13 +90,17 @@ class Steerer:
             check_solver(solver)
         return 1, "euler"
 
+    def _arguments(
+        self, x: object, T: object, steps: int | None, solver: str | None
+    ) -> tuple[torch.Tensor, float, int, str]:
+        """The validated arguments of ``steer``/``trajectory``, steerer moved to x's device."""
+        return (self._prepare(x), check_T(T), *self._resolve(steps, solver))
+
     def trajectory(
         self, x: torch.Tensor, T: float, *, steps: int | None = None, solver: str | None = None
     ) -> torch.Tensor:
         """The path from ``x`` (B, d): (K + 1, B, d) in x's dtype; K = 1 for one-step methods."""
-        x = self._prepare(x)
-        T = check_T(T)
-        steps, solver = self._resolve(steps, solver)
+        x, T, steps, solver = self._arguments(x, T, steps, solver)
         if T == 0.0:
             return x.unsqueeze(0).repeat(steps + 1, 1, 1)  # exact identity, no float round trip
         path = integrate(self.velocity, x.float(), T, steps=steps, solver=solver)
@@ -107,9 +111,7 @@ class Steerer:
         self, x: torch.Tensor, T: float, *, steps: int | None = None, solver: str | None = None
     ) -> torch.Tensor:
         """Steered activations (B, d) in x's dtype and device; ``T = 0`` returns ``x`` exactly."""
-        x = self._prepare(x)
-        T = check_T(T)
-        steps, solver = self._resolve(steps, solver)
+        x, T, steps, solver = self._arguments(x, T, steps, solver)
         if T == 0.0:
             return x.clone()
         x32 = x.float()

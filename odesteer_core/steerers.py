@@ -23,7 +23,7 @@ from typing import ClassVar
 
 import torch
 
-from ._checks import check_steps, check_T
+from ._checks import check_steps
 from .barrier import Barrier
 from .features import FEATURE_MAPS, Identity, RandomFourier, TensorSketch
 from .ode import check_solver, integrate_with_values
@@ -143,9 +143,7 @@ class _BarrierSteerer(Steerer):
         step's start anyway (its gradient needs the same features), so only the end point costs
         one more evaluation. Values are taken at the float32 points of the integration.
         """
-        x = self._prepare(x)
-        T = check_T(T)
-        steps, solver = self._resolve(steps, solver)
+        x, T, steps, solver = self._arguments(x, T, steps, solver)
         if T == 0.0:
             h = self._value(x)
             return x.unsqueeze(0).repeat(steps + 1, 1, 1), h.expand(steps + 1, -1).clone()
