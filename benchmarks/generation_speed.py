@@ -9,6 +9,8 @@ for these arm sets, round-robin over ``--repeats`` rounds after one warm-up roun
   one_step                 the CAA arm alone (one step per token)
   odesteer                 the ODESteer arm alone (10 Euler steps, 8000 sketch components)
   none+one_step+odesteer   the three arms in ONE batch (what the app and the CLI run)
+  plain model, batch 1/3   the model alone (no hook, no records), 1 or 3 copies of the prompt:
+                           their ratio is the floor under the three-arm ratio on this machine
 
 Printed: median ms per token of each and two ratios, with the issue's targets:
   three arms batched / unsteered alone   <= 1.5  (three separate runs cost 3x)
@@ -35,6 +37,7 @@ import sys
 import tempfile
 import time
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -133,6 +136,34 @@ def time_per_token(lm, fitted, arms, tokens: int) -> float:
     return 1000 * result.timing["generate_s"] / n
 
 
+def plain_time_per_token(lm, batch: int, tokens: int) -> float:
+    """The model alone: greedy decoding of ``batch`` copies of the prompt; no hook, no records.
+
+    Same kernels, prompt and number of forward calls as ``compare``; the ratio of batch 3 to
+    batch 1 is the floor under the three-arm ratio on this machine.
+    """
+    text = oc.format_prompt(lm, PROMPT)
+    ids = lm.tokenizer(text, return_tensors="pt").input_ids.to(lm.device).repeat(batch, 1)
+    n = ids.shape[1]
+    mask = torch.ones(batch, n + tokens, dtype=torch.long, device=lm.device)
+    with lm.cpu_kernels(), torch.inference_mode():
+        if lm.device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        out = lm.model(input_ids=ids, attention_mask=mask[:, :n], use_cache=True, logits_to_keep=1)
+        for i in range(tokens - 1):
+            next_ids = out.logits[:, -1].argmax(-1, keepdim=True)
+            out = lm.model(
+                input_ids=next_ids,
+                attention_mask=mask[:, : n + i + 1],
+                past_key_values=out.past_key_values,
+                use_cache=True,
+            )
+        if lm.device.type == "cuda":
+            torch.cuda.synchronize()
+    return 1000 * (time.perf_counter() - t0) / tokens
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu-85m")
@@ -170,10 +201,12 @@ def main() -> None:
         f"solver={ode.solver}, n_components={ode.n_components}"
     )
 
-    times: dict[str, list[float]] = {name: [] for name in ARM_SETS}
+    cases = {name: partial(time_per_token, lm, fitted, arms) for name, arms in ARM_SETS.items()}
+    cases |= {f"plain model, batch {b}": partial(plain_time_per_token, lm, b) for b in (1, 3)}
+    times: dict[str, list[float]] = {name: [] for name in cases}
     for round_ in range(args.repeats + 1):  # round 0 warms up
-        for name, arms in ARM_SETS.items():
-            ms = time_per_token(lm, fitted, arms, args.tokens)
+        for name, case in cases.items():
+            ms = case(args.tokens)
             if round_ > 0:
                 times[name].append(ms)
     med = {name: statistics.median(values) for name, values in times.items()}
@@ -196,6 +229,8 @@ def main() -> None:
         f"ODESteer alone / one-step alone: {overhead:.3f}x (target <= {preset['target']}) "
         f"{'PASS' if overhead <= preset['target'] else 'FAIL'}"
     )
+    floor = med["plain model, batch 3"] / med["plain model, batch 1"]
+    print(f"plain model, no hook, batch 3 / batch 1: {floor:.2f}x (the floor of the batched ratio)")
 
 
 if __name__ == "__main__":
