@@ -75,13 +75,15 @@ def _onednn_forward(layer: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
 
 
 def eligible_layers(model: torch.nn.Module) -> list[torch.nn.Linear]:
-    """Layers of exactly ``nn.Linear`` (not subclasses such as quantized layers), float32, CPU."""
+    """Layers of exactly ``nn.Linear`` (not subclasses such as quantized layers), float32, CPU,
+    whose ``forward`` nobody else has replaced (e.g. accelerate's offloading hooks)."""
     return [
         m
         for m in model.modules()
         if type(m) is torch.nn.Linear
         and m.weight.dtype == torch.float32
         and m.weight.device.type == "cpu"
+        and "forward" not in vars(m)
     ]
 
 

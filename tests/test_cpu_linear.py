@@ -111,6 +111,19 @@ def test_generation_runs_on_onednn_and_leaves_the_model_untouched(tmp_path: Path
     assert fast.arms[0].token_ids == plain.arms[0].token_ids
 
 
+def test_a_forward_replaced_by_someone_else_is_left_alone() -> None:
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 4))
+    wrapper = model[0].forward  # e.g. accelerate's offloading hook sets an instance forward
+
+    def offloaded(x):
+        return wrapper(x)
+
+    model[0].forward = offloaded
+    with onednn_linear(model) as switched:
+        assert switched == 1 and model[0].forward is offloaded
+    assert model[0].forward is offloaded and "forward" not in vars(model[1])
+
+
 def test_autograd_falls_back_to_f_linear() -> None:
     layer = torch.nn.Linear(16, 8)
     reference = torch.nn.Linear(16, 8)
