@@ -13,8 +13,8 @@ for these arm sets, round-robin over ``--repeats`` rounds after one warm-up roun
                            their ratio is the floor under the three-arm ratio on this machine
 
 Printed: median ms per token of each, and the ratios with the issue's targets, each the median
-of the per-round ratios (both sides of a ratio are timed in every round, seconds apart, so slow drift of
-a shared machine's speed cancels; the ratio of the medians is printed beside it):
+of the per-round ratios (both sides of a ratio are timed in every round, seconds apart, so slow
+drift of a shared machine's speed cancels; the ratio of the medians is printed beside it):
   three arms batched / unsteered alone   <= 1.5  (three separate runs cost 3x)
   ODESteer alone / one-step alone        <= 1.10 on CPU (--preset cpu-85m), <= 1.05 on GPU (gpu-8b)
 
