@@ -224,11 +224,16 @@ def _projected(state: dict, projection: str) -> oc.ProjectedComparison:
     return projected
 
 
+def _token_index(token: int) -> int:
+    """The 0-based index of the slider's 1-based token number."""
+    return max(int(token), 1) - 1
+
+
 def _figures(state: dict, projection: str, token: int, zoom: bool = False):
     """Trajectory and barrier figures for token ``token`` (1-based, as on the slider)."""
     if state.get("comparison") is None:
         return gr.skip(), gr.skip()
-    projected, index = _projected(state, projection), max(int(token), 1) - 1
+    projected, index = _projected(state, projection), _token_index(token)
     return (
         plots.trajectory_figure(projected, index, zoom=bool(zoom)),
         plots.barrier_figure(projected, index),
@@ -261,8 +266,8 @@ def on_export(state: dict, projection: str, token: int, zoom: bool, *, what: str
         path = folder / "comparison.json"
         path.write_text(json.dumps(comparison.to_dict(include_paths=True), indent=1))
     else:
-        index = max(int(token), 1) - 1
-        figure = plots.trajectory_figure(_projected(state, projection), index, zoom=bool(zoom))
+        projected = _projected(state, projection)
+        figure = plots.trajectory_figure(projected, _token_index(token), zoom=bool(zoom))
         path = folder / f"trajectory.{what}"
         if what == "html":
             path.write_text(plots.figure_to_html(figure))

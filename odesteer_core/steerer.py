@@ -103,9 +103,7 @@ class Steerer:
         x, T, steps, solver = self._arguments(x, T, steps, solver)
         if T == 0.0:
             return x.unsqueeze(0).repeat(steps + 1, 1, 1)  # exact identity, no float round trip
-        path = integrate(self.velocity, x.float(), T, steps=steps, solver=solver)
-        path[0] = x.float()
-        return path.to(x.dtype)
+        return integrate(self.velocity, x.float(), T, steps=steps, solver=solver).to(x.dtype)
 
     def steer(
         self, x: torch.Tensor, T: float, *, steps: int | None = None, solver: str | None = None

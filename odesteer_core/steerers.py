@@ -1,8 +1,9 @@
 """Steering methods: every one is a velocity field ``v(a)``, moved along for time ``T``.
 
 The contract (``fit``, ``steer``, ``trajectory``, ``barrier``, persistence) is the base class in
-``steerer.py``; this module holds the methods and their registry. One-step methods take one Euler step ``a + T v(a)`` (METHOD.md section 6); ODE methods integrate
-``da/dt = v(a)`` with a fixed-step solver (``ode.py``). All share one contract:
+``steerer.py``; this module holds the methods and their registry. One-step methods take one Euler
+step ``a + T v(a)`` (METHOD.md section 6); ODE methods integrate ``da/dt = v(a)`` with a
+fixed-step solver (``ode.py``). All share one contract:
 
     s = make_steerer("odesteer", seed=0).fit(pos, neg)   # (N, d), (M, d)
     s.steer(x, T)          # (B, d) -> (B, d), input dtype and device
@@ -147,11 +148,9 @@ class _BarrierSteerer(Steerer):
         if T == 0.0:
             h = self._value(x)
             return x.unsqueeze(0).repeat(steps + 1, 1, 1), h.expand(steps + 1, -1).clone()
-        x32 = x.float()
         path, values = integrate_with_values(
-            self._velocity_and_value, x32, T, steps=steps, solver=solver, value=self._value
+            self._velocity_and_value, x.float(), T, steps=steps, solver=solver, value=self._value
         )
-        path[0] = x32
         return path.to(x.dtype), values
 
     @property
