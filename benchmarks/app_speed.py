@@ -105,15 +105,16 @@ def run(args: argparse.Namespace, url: str, start_s: float) -> None:
 
     from gradio_client import Client
 
-    import app
     import odesteer_core as oc
-    from odesteer_core.studio import Studio, stream_in_thread
-    from odesteer_core.trajectory import project_comparison
+    from odesteer_core.studio import Studio
+    from odesteer_core.studio.streaming import stream_in_thread
+    from odesteer_core.ui import build_app, handlers
+    from odesteer_core.view.trajectory import project_comparison
 
     studio = Studio(args.model_path, warm_projections=("plane", "pca", "umap"))
     lm = studio.model(args.model_path)
     fitted = studio.fit(lm, studio.concept(args.concept))
-    app.build_app(studio)  # the handlers timed below use this studio
+    build_app(studio)  # the handlers timed below use this studio
     client = Client(url, verbose=False)
     settings = oc.GenerationSettings(max_new_tokens=args.tokens)
     call = (PROMPT, args.concept, 0.3, 10, "caa", args.tokens, 0, "pca")
@@ -122,7 +123,7 @@ def run(args: argparse.Namespace, url: str, start_s: float) -> None:
         t0 = time.perf_counter()
         first = None
         stream = stream_in_thread(
-            lambda: oc.compare(lm, fitted, PROMPT, strength=0.3, steps=10, settings=settings)
+            lambda: oc.compare(lm, fitted, PROMPT, oc.Steering(strength=0.3, steps=10), settings)
         )
         for comparison in stream:
             if first is None and all(arm.tokens for arm in comparison.arms):
@@ -147,39 +148,19 @@ def run(args: argparse.Namespace, url: str, start_s: float) -> None:
         rows["python API"].append(python_api())
         rows["gradio_client"].append(through_client())
 
-    state = list(
-        app.on_generate(
-            PROMPT,
-            args.concept,
-            "",
-            "",
-            None,
-            "caa",
-            0.3,
-            10,
-            "euler",
-            -1,
-            args.tokens,
-            False,
-            0.7,
-            0.9,
-            0,
-            1.0,
-            0,
-            "last",
-            "pca",
-            True,
-            {},
-            progress=None,
-        )  # fmt: skip
-    )[-1][7]
+    form = {
+        "prompt": PROMPT, "concept": args.concept, "one_step": "caa", "strength": 0.3,
+        "steps": 10, "max_new_tokens": args.tokens, "repetition_penalty": 1.0,
+    }  # fmt: skip
+    state = list(handlers.generate(form, {}))[-1].state
     replot = {}
     for projection in ("plane", "pca", "umap"):
-        app.on_projection(1, projection, True, state)  # project once, as a projection switch does
+        handlers.replot(state, projection, 1, True)  # project once, as a projection switch does
         times = []
         for token in range(1, args.tokens + 1):
             t0 = time.perf_counter()
-            for fig in app.on_token(token, projection, True, state):
+            update = handlers.replot(state, projection, token, True)
+            for fig in (update.trajectory, update.barrier):
                 json.dumps(fig.to_plotly_json(), default=str)
             times.append(time.perf_counter() - t0)
         replot[projection] = 1000 * statistics.median(times), 1000 * max(times)

@@ -23,8 +23,9 @@ Presets:
   gpu-8b   Llama-3.1-8B shape (32 layers, d = 4096, MLP 14336, GQA 8, 128k vocab), bfloat16, CUDA;
            finishes in about 2 minutes on one H100 (needs about 17 GB of GPU memory)
 
-Linear layers run as ``load_lm`` runs them: float32 on CPU through oneDNN (``cpu_linear.py``);
-``--no-onednn`` keeps PyTorch's default kernel (MKL) to show the difference.
+Linear layers run as ``load_lm`` runs them: float32 on CPU through oneDNN
+(``odesteer_core/lm/cpu_kernels.py``); ``--no-onednn`` keeps PyTorch's default kernel (MKL) to
+show the difference.
 
 Usage: python benchmarks/generation_speed.py [--preset cpu-85m|gpu-8b] [--tokens 64] [--repeats 5]
        [--no-onednn]
@@ -46,7 +47,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
 import odesteer_core as oc  # noqa: E402
-from odesteer_core.models import build_tiny_tokenizer, find_decoder_layers  # noqa: E402
+from odesteer_core.lm.layers import find_decoder_layers
+from odesteer_core.lm.tiny_model import build_tiny_tokenizer
 
 PRESETS = {
     "cpu-85m": dict(
@@ -130,7 +132,7 @@ def time_per_token(lm, fitted, arms, tokens: int) -> float:
     settings = oc.GenerationSettings(max_new_tokens=tokens)
     if lm.device.type == "cuda":
         torch.cuda.synchronize()
-    *_, result = oc.compare(lm, fitted, PROMPT, arms=arms, settings=settings)
+    *_, result = oc.compare(lm, fitted, PROMPT, oc.Steering(arms=arms), settings)
     if lm.device.type == "cuda":
         torch.cuda.synchronize()
     n = result.timing["tokens"]

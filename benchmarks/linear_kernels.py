@@ -1,6 +1,6 @@
 """Linear kernels on CPU: PyTorch's default float32 kernel (MKL) vs oneDNN, at decoding batch sizes.
 
-Why ``load_lm`` runs float32 linear layers on CPU through oneDNN (``odesteer_core/cpu_linear.py``).
+Why ``load_lm`` runs float32 linear layers on CPU through oneDNN (``odesteer_core/method/kernels.py``).
 One decoding step of the ``cpu-85m`` model of ``generation_speed.py`` multiplies 1-4 rows by each of
 its 85 weight matrices (12 layers x q, k, v, o, gate, up, down, plus the 16k-token head): about
 390 MB of float32 weights, far more than the caches, as in real decoding. This script times one such
@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
-from odesteer_core.cpu_linear import onednn_available  # noqa: E402
+from odesteer_core.method.kernels import onednn_available
 
 D, MLP, VOCAB, LAYERS = 768, 2048, 16000, 12
 SHAPES = [(D, D)] * 4 + [(MLP, D), (MLP, D), (D, MLP)]  # (out, in): q k v o, gate up, down

@@ -1,7 +1,7 @@
-"""``python -m odesteer_core``: see ``cli.py``."""
+"""``python -m odesteer_core``: see ``cli/commands.py``."""
 
 import sys
 
-from .cli import main
+from odesteer_core.cli.commands import main
 
 sys.exit(main())

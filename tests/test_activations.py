@@ -10,9 +10,9 @@ import torch
 from safetensors.torch import load_file
 from tiny_models import ARCHS, N_LAYERS, single_thread, tiny_model
 
-from odesteer_core.activations import encode_texts, extract_activations
-from odesteer_core.hooks import active_hooks
-from odesteer_core.models import TINY_RANDOM_LLAMA, LoadedLM, load_lm
+from odesteer_core.lm.activations import encode_texts, extract_activations
+from odesteer_core.lm.hooks import active_hooks
+from odesteer_core.lm.loading import TINY_RANDOM_LLAMA, LoadedLM, load_lm
 
 TEXTS = [
     "Hi",

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import odesteer_core as oc
-from odesteer_core.features import RandomFourier, TensorSketch
+from odesteer_core.method.features import RandomFourier, TensorSketch
 
 
 def _fft_only(sketch: TensorSketch) -> TensorSketch:

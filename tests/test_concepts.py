@@ -10,13 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from odesteer_core.concept_sources import (
-    BUILTIN_CONCEPTS_DIR,
-    list_concepts,
-    load_concept,
-    load_concept_file,
-)
-from odesteer_core.concepts import (
+from odesteer_core.concepts.concept import (
     MIN_EXAMPLES_PER_SIDE,
     Concept,
     Example,
@@ -24,7 +18,9 @@ from odesteer_core.concepts import (
     format_concept,
     format_example,
 )
-from odesteer_core.truthfulqa import (
+from odesteer_core.concepts.files import load_concept_file
+from odesteer_core.concepts.sources import BUILTIN_CONCEPTS_DIR, list_concepts, load_concept
+from odesteer_core.concepts.truthfulqa import (
     TruthfulQAQuestion,
     load_truthfulqa_questions,
     truthfulqa_concept,

@@ -11,8 +11,9 @@ import torch
 from tiny_models import build_tiny_random, single_thread
 
 from odesteer_core import Arm, GenerationSettings, generate_arms
-from odesteer_core.cpu_linear import eligible_layers, onednn_available, onednn_linear
-from odesteer_core.models import LoadedLM, load_lm
+from odesteer_core.lm.cpu_kernels import eligible_layers, onednn_linear
+from odesteer_core.lm.loading import LoadedLM, load_lm
+from odesteer_core.method.kernels import onednn_available
 
 pytestmark = pytest.mark.skipif(
     not onednn_available(), reason="this torch build has no working oneDNN linear kernel"

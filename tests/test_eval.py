@@ -13,25 +13,31 @@ import transformers
 from tiny_models import single_thread, tiny_config, tiny_model
 
 from odesteer_core import cli
-from odesteer_core.concepts import concept_from_texts
-from odesteer_core.eval_gen import classifier_scores, distinct_n, evaluate_generation, load_prompts
-from odesteer_core.eval_mc import (
+from odesteer_core.concepts.concept import concept_from_texts
+from odesteer_core.concepts.truthfulqa import (
+    TruthfulQAQuestion,
+    load_truthfulqa_questions,
+    truthfulqa_split,
+)
+from odesteer_core.evaluation.generation import (
+    classifier_scores,
+    distinct_n,
+    evaluate_generation,
+    load_prompts,
+)
+from odesteer_core.evaluation.truthfulqa_mc import (
     MC_METHODS,
     answer_token_pairs,
     continuation_logprobs,
     evaluate_truthfulqa_mc,
     mc_metrics,
 )
-from odesteer_core.generate import Arm, format_prompt
-from odesteer_core.models import LoadedLM, build_tiny_tokenizer, load_lm
+from odesteer_core.lm.generate import Arm, format_prompt
+from odesteer_core.lm.loading import LoadedLM, load_lm
+from odesteer_core.lm.sampling import GenerationSettings
+from odesteer_core.lm.tiny_model import build_tiny_tokenizer
+from odesteer_core.method.registry import make_steerer
 from odesteer_core.pipeline import fit_concept
-from odesteer_core.sampling import GenerationSettings
-from odesteer_core.steerers import make_steerer
-from odesteer_core.truthfulqa import (
-    TruthfulQAQuestion,
-    load_truthfulqa_questions,
-    truthfulqa_split,
-)
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"

@@ -11,12 +11,12 @@ import torch
 from tiny_models import ARCHS, single_thread, tiny_model
 
 import odesteer_core as oc
-from odesteer_core.concepts import concept_from_texts
-from odesteer_core.generate import Arm, generate_arms
-from odesteer_core.pipeline import compare, fit_concept
-from odesteer_core.records import ARM_NAMES
-from odesteer_core.sampling import MAX_NEW_TOKENS_CAP, GenerationSettings
-from odesteer_core.steerers import CAA
+from odesteer_core.concepts.concept import concept_from_texts
+from odesteer_core.lm.generate import Arm, generate_arms
+from odesteer_core.lm.records import ARM_NAMES
+from odesteer_core.lm.sampling import MAX_NEW_TOKENS_CAP, GenerationSettings
+from odesteer_core.method.directions import CAA
+from odesteer_core.pipeline import Steering, compare, fit_concept
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPT = "What should I say to a colleague who missed the deadline?"
@@ -42,9 +42,9 @@ def fitted(lm, tmp_path_factory):
     return fit_concept(lm, concept, progress=False, cache_dir=str(cache), methods=("caa",))
 
 
-def _run(lm, fitted, **kw):
-    kw.setdefault("settings", GenerationSettings(max_new_tokens=10))
-    *_, final = compare(lm, fitted, PROMPT, **kw)
+def _run(lm, fitted, settings=None, **kw):
+    settings = settings or GenerationSettings(max_new_tokens=10)
+    *_, final = compare(lm, fitted, PROMPT, Steering(**kw), settings)
     return final
 
 
@@ -189,7 +189,7 @@ def test_positions_from_prompt_end_edits_the_template_suffix(lm, fitted):
         list(stream)
         counts[positions] = spy.seen
     assert counts["last"] == [1, 1, 1]  # last prompt token, then each new token
-    text = oc.generate.format_prompt(lm, PROMPT)
+    text = oc.format_prompt(lm, PROMPT)
     n_prompt = len(lm.tokenizer(text, add_special_tokens=False)["input_ids"])
     n_user = len(lm.tokenizer(PROMPT, add_special_tokens=False)["input_ids"])
     first, *rest = counts["from_prompt_end"]
@@ -218,7 +218,7 @@ def test_overlong_prompt_is_truncated_from_the_left_with_a_notice(lm, fitted):
 def test_bad_compare_inputs(lm, fitted, kwargs, match):
     prompt = kwargs.pop("prompt", PROMPT)
     with pytest.raises(ValueError, match=match):
-        list(compare(lm, fitted, prompt, **kwargs))
+        list(compare(lm, fitted, prompt, Steering(**kwargs)))
     assert oc.active_hooks(lm.model) == oc.active_hooks(lm.model)
 
 
@@ -274,8 +274,8 @@ def test_cli_compare_json_end_to_end(tmp_path):
 
 def test_token_pieces_join_to_the_text_and_keep_multibyte_characters(lm):
     # Byte-level BPE splits "é" and "🙂" over several tokens: each alone decodes to U+FFFD.
-    from odesteer_core.generate import _piece
-    from odesteer_core.records import ArmRecord
+    from odesteer_core.lm.generate import _piece
+    from odesteer_core.lm.records import ArmRecord
 
     ids = lm.tokenizer("café 🙂 ok", add_special_tokens=False)["input_ids"]
     record = ArmRecord("none", None, 0.0, 0)

@@ -8,8 +8,8 @@ import pytest
 import torch
 from tiny_models import ARCHS, single_thread, tiny_model
 
-from odesteer_core.hooks import active_hooks, layer_output_hook
-from odesteer_core.models import LoadedLM
+from odesteer_core.lm.hooks import active_hooks, layer_output_hook
+from odesteer_core.lm.loading import LoadedLM
 
 LAYER = 1
 

@@ -11,14 +11,9 @@ import torch
 import transformers
 from tiny_models import ARCHS, N_LAYERS, single_thread, tiny_config, tiny_model
 
-from odesteer_core.models import (
-    TINY_RANDOM_LLAMA,
-    LoadedLM,
-    build_tiny_random_llama,
-    build_tiny_tokenizer,
-    find_decoder_layers,
-    load_lm,
-)
+from odesteer_core.lm.layers import find_decoder_layers
+from odesteer_core.lm.loading import TINY_RANDOM_LLAMA, LoadedLM, build_tiny_random_llama, load_lm
+from odesteer_core.lm.tiny_model import build_tiny_tokenizer
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -198,7 +193,7 @@ def test_unknown_model_id_says_what_to_do() -> None:
 
 def test_unreachable_hub_fails_at_once_from_the_local_cache_only(monkeypatch) -> None:
     """Offline mode not set, but no route to the Hub: no retries, the HF cache or a clear error."""
-    import odesteer_core.models as models
+    import odesteer_core.lm.loading as models
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     for proxy in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import odesteer_core as oc
-from odesteer_core.plots import ExportUnavailableError
+from odesteer_core.view.plots import ExportUnavailableError
 
 STEPS, N_TOKENS = 10, 4
 

@@ -10,10 +10,10 @@ import torch
 from tiny_models import single_thread, tiny_model
 
 import odesteer_core as oc
+from odesteer_core.lm.records import ArmRecord, Comparison
 from odesteer_core.pipeline import FittedConcept
-from odesteer_core.projection import PlaneProjector, UMAPProjector
-from odesteer_core.records import ArmRecord, Comparison
-from odesteer_core.umap_projection import _smooth_knn_sigma
+from odesteer_core.view.linear import PlaneProjector
+from odesteer_core.view.umap_view import UMAPProjector, _smooth_knn_sigma
 
 FAST = {"n_components": 512}  # small sketch: quick barrier fits
 
@@ -327,7 +327,7 @@ def test_offline_model_end_to_end(tmp_path):
     )
     fitted = oc.fit_concept(lm, concept, progress=False, cache_dir=str(tmp_path))
     settings = oc.GenerationSettings(max_new_tokens=4)
-    *_, comparison = oc.compare(lm, fitted, "Hello there", strength=2.0, settings=settings)
+    *_, comparison = oc.compare(lm, fitted, "Hello there", oc.Steering(strength=2.0), settings)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no device moves, no stray warnings
         view = oc.project_comparison(oc.fit_projector("plane", fitted), comparison, fitted)

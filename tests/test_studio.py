@@ -9,7 +9,8 @@ import time
 import pytest
 
 import odesteer_core as oc
-from odesteer_core.studio import DEFAULT_ALLOWED, Studio, allowed_models, stream_in_thread
+from odesteer_core.studio.backend import DEFAULT_ALLOWED, Studio, allowed_models
+from odesteer_core.studio.streaming import stream_in_thread
 
 
 def numbers(n, log, delay=0.0):

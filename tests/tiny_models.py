@@ -19,7 +19,8 @@ from pathlib import Path
 import torch
 import transformers
 
-from odesteer_core.models import LoadedLM, build_tiny_tokenizer, load_lm
+from odesteer_core.lm.loading import LoadedLM, load_lm
+from odesteer_core.lm.tiny_model import build_tiny_tokenizer
 
 # arch -> (config class name, extra config kwargs beyond the shared small sizes)
 ARCH_CONFIGS: dict[str, tuple[str, dict]] = {

@@ -1,0 +1,157 @@
+"""The barrier ``h(a) = log p+(a) / p-(a)``, estimated by classification on random features.
+
+Fit: label positives 1 and negatives 0, preprocess ``z = (a - mu) / |a - mu|`` (``mu`` the pooled
+training mean when ``center=True``, else 0; the division only when ``normalize=True``), map
+``phi(z)``, fit L2 logistic regression. Bayes gives
+
+    h(a) = w . phi(z(a)) + b + log((1 - pi) / pi),      pi = share of positives,
+
+and its gradient in closed form: ``u = J_phi^T w`` from the feature map, then through the
+normalisation ``grad = (I - z z^T) u / |a - mu|``, which is orthogonal to ``a - mu``.
+
+``center=False`` with the TensorSketch map is the paper's setting; ``center=True`` is this
+project's default because it wins the synthetic benchmark where activations share a dominant mean
+(docs/method.md section 9; ``benchmarks/synthetic_quality.py``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from odesteer_core.method.checks import NotFittedError, check_activations, check_pair
+from odesteer_core.method.features import FeatureMap
+from odesteer_core.method.logistic import fit_logistic
+
+__all__ = ["Barrier"]
+
+CHUNK_ROWS = 4096  # rows per feature-map call while fitting: bounds peak memory at (chunk, D)
+
+
+class Barrier:
+    """Density-ratio barrier on a feature map (estimator style: ``fit`` returns ``self``)."""
+
+    def __init__(
+        self,
+        feature_map: FeatureMap,
+        *,
+        center: bool = True,
+        normalize: bool = True,
+        C: float = 1.0,
+        max_iter: int = 1000,
+        tol: float = 1e-4,
+        seed: int = 0,
+    ) -> None:
+        self.feature_map = feature_map
+        self.center, self.normalize = bool(center), bool(normalize)
+        self.C, self.max_iter, self.tol, self.seed = float(C), int(max_iter), float(tol), int(seed)
+
+    # -- fitting -----------------------------------------------------------------------------
+    def fit(self, pos: torch.Tensor, neg: torch.Tensor) -> Barrier:
+        pos, neg = check_pair(pos, neg)
+        X = torch.cat([pos, neg]).float()  # (n, d)
+        y = torch.cat([torch.ones(len(pos)), torch.zeros(len(neg))]).to(X.device)
+        d = X.shape[1]
+        self.mean_ = X.mean(0) if self.center else torch.zeros(d, device=X.device)
+        # Without normalisation, divide by one fitted scalar so features are O(1) (the solver's
+        # conditioning and C's meaning then do not depend on the model's activation norm).
+        self.scale_ = 1.0
+        if not self.normalize:
+            self.scale_ = float((X - self.mean_).norm(dim=1).median().clamp_min(1e-12))
+        z = self._preprocess(X)[0]
+        generator = torch.Generator().manual_seed(self.seed)  # CPU draws: same hashes on any device
+        self.feature_map.init(d, generator, z.cpu())
+        self.feature_map.to(X.device)
+        chunks = [self.feature_map(z[i : i + CHUNK_ROWS]) for i in range(0, len(z), CHUNK_ROWS)]
+        phi = chunks[0] if len(chunks) == 1 else torch.cat(chunks)  # no 128 MB copy for one chunk
+        del chunks
+        w, b, self.n_iter_ = fit_logistic(phi, y, C=self.C, max_iter=self.max_iter, tol=self.tol)
+        prior = len(pos) / len(X)
+        self.coef_, self.intercept_ = w, b
+        self.log_prior_ratio_ = math.log((1 - prior) / prior)
+        self.train_accuracy_ = float(((phi @ w + b > 0).float() == y).float().mean())
+        self.d_ = d
+        return self
+
+    # -- evaluation --------------------------------------------------------------------------
+    def _require_fit(self) -> None:
+        if not hasattr(self, "coef_"):
+            raise NotFittedError("this barrier is not fitted yet; call fit(pos, neg) first")
+
+    def _preprocess(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(batch, d) float32 -> (z, radius): ``z`` unit rows when normalising, radius (batch, 1)."""
+        z = x - self.mean_
+        if not self.normalize:
+            return z / self.scale_, torch.full_like(z[:, :1], self.scale_)
+        radius = z.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        return z / radius, radius
+
+    def value_and_grad(
+        self, x: torch.Tensor, *, need_grad: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``h(x)`` (batch,) and ``grad h(x)`` (batch, d), float32, for float32 input ``x``.
+
+        No input checks: this is the hot path, callers validate once.
+        """
+        z, radius = self._preprocess(x)
+        offset = self.intercept_ + self.log_prior_ratio_
+        if not need_grad:
+            return self.feature_map.value(z, self.coef_) + offset, None
+        logit, u = self.feature_map.value_vjp(z, self.coef_)
+        h = logit + offset
+        if self.normalize:
+            u = u - z * (z * u).sum(1, keepdim=True)  # (I - z z^T) u, then / |a - mu| below
+        return h, u / radius
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """``h(x)`` for a (batch, d) tensor of any float dtype; float32 result on x's device."""
+        self._require_fit()
+        x = check_activations(x, "x", d=self.d_)
+        return self.value_and_grad(x.float(), need_grad=False)[0]
+
+    def to(self, device: torch.device | str) -> Barrier:
+        self.feature_map.to(device)
+        for name in ("mean_", "coef_"):
+            if hasattr(self, name):
+                setattr(self, name, getattr(self, name).to(device))
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        self._require_fit()
+        return self.coef_.device
+
+    # -- persistence (used by persistence.py) --------------------------------------------------
+    def config(self) -> dict:
+        return {
+            "feature_map": self.feature_map.config(),
+            "center": self.center,
+            "normalize": self.normalize,
+            "C": self.C,
+            "max_iter": self.max_iter,
+            "tol": self.tol,
+            "seed": self.seed,
+        }
+
+    def fitted_state(self) -> tuple[dict[str, torch.Tensor], dict]:
+        self._require_fit()
+        tensors = {"mean_": self.mean_, "coef_": self.coef_}
+        tensors.update({f"fmap.{k}": v for k, v in self.feature_map.buffers().items()})
+        scalars = {
+            "intercept_": self.intercept_,
+            "log_prior_ratio_": self.log_prior_ratio_,
+            "train_accuracy_": self.train_accuracy_,
+            "scale_": self.scale_,
+            "n_iter_": self.n_iter_,
+            "d_": self.d_,
+        }
+        return tensors, scalars
+
+    def load_fitted_state(self, tensors: dict[str, torch.Tensor], scalars: dict) -> None:
+        self.mean_, self.coef_ = tensors["mean_"], tensors["coef_"]
+        self.feature_map.load_buffers(
+            {k.removeprefix("fmap."): v for k, v in tensors.items() if k.startswith("fmap.")}
+        )
+        for name, value in scalars.items():
+            setattr(self, name, value)

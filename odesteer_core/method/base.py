@@ -1,0 +1,157 @@
+"""The ``Steerer`` base class: the contract every steering method in ``registry.py`` keeps.
+
+An estimator (``__init__`` stores hyper-parameters, ``fit`` returns ``self`` and sets attributes
+ending in ``_``) whose subclasses define a velocity field ``v(x)``; the base class moves along it:
+one Euler step for one-step methods, a fixed-step ODE solve (``ode.py``) for ODE methods. Inputs
+are validated once here; work is done in float32 whatever the input dtype.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import ClassVar
+
+import torch
+
+from odesteer_core.method.checks import (
+    NotFittedError,
+    check_activations,
+    check_pair,
+    check_steps,
+    check_T,
+)
+from odesteer_core.method.ode import check_solver, integrate
+
+__all__ = ["Steerer"]
+
+
+def unit_rows(v: torch.Tensor) -> torch.Tensor:
+    """Rows scaled to unit norm; zero rows stay zero (a flat field means: do not move)."""
+    return v / v.norm(dim=-1, keepdim=True).clamp_min(1e-30)  # a zero row is 0 / 1e-30 = 0
+
+
+class Steerer:
+    """Base class. Subclasses set ``name`` and implement ``_fit`` and ``velocity``."""
+
+    name: ClassVar[str]
+    is_ode: ClassVar[bool] = False
+    has_barrier: ClassVar[bool] = False
+
+    def __init__(self, *, seed: int = 0) -> None:
+        self.seed = int(seed)
+
+    # -- estimator plumbing ----------------------------------------------------------------
+    def get_params(self) -> dict:
+        """Hyper-parameters as given to ``__init__`` (JSON-able)."""
+        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        return {name: getattr(self, name) for name in names}
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({params})"
+
+    @property
+    def is_fitted(self) -> bool:
+        return hasattr(self, "d_")
+
+    def _require_fit(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError(
+                f"{self.name} steerer is not fitted yet; call .fit(pos, neg) first"
+            )
+
+    def fit(self, pos: torch.Tensor, neg: torch.Tensor) -> Steerer:
+        """Fit on positive (N, d) and negative (M, d) activations; returns ``self``."""
+        pos, neg = check_pair(pos, neg)
+        pos, neg = pos.float(), neg.float()
+        self._fit(pos, neg)
+        self.d_ = pos.shape[1]
+        self.median_norm_ = float(torch.cat([pos, neg]).norm(dim=1).median())
+        self.speed_ = self._speed(neg)
+        return self
+
+    def _fit(self, pos: torch.Tensor, neg: torch.Tensor) -> None:
+        raise NotImplementedError
+
+    def _speed(self, neg: torch.Tensor) -> float:
+        """Typical |v| on the negatives: 1 for unit-speed fields."""
+        return 1.0
+
+    def velocity(self, x: torch.Tensor) -> torch.Tensor:
+        """The field ``v(x)`` for float32 (B, d) ``x`` on the steerer's device."""
+        raise NotImplementedError
+
+    # -- steering --------------------------------------------------------------------------
+    def _prepare(self, x: object) -> torch.Tensor:
+        self._require_fit()
+        x = check_activations(x, "x", d=self.d_)
+        if x.device != self.device:
+            self.to(x.device)  # small tensors follow the data (e.g. the hooked layer's device)
+        return x
+
+    def _resolve(self, steps: int | None, solver: str | None) -> tuple[int, str]:
+        if steps is not None:
+            check_steps(steps)
+        if solver is not None:
+            check_solver(solver)
+        return 1, "euler"
+
+    def _arguments(
+        self, x: object, T: object, steps: int | None, solver: str | None
+    ) -> tuple[torch.Tensor, float, int, str]:
+        """The validated arguments of ``steer``/``trajectory``, steerer moved to x's device."""
+        return (self._prepare(x), check_T(T), *self._resolve(steps, solver))
+
+    def trajectory(
+        self, x: torch.Tensor, T: float, *, steps: int | None = None, solver: str | None = None
+    ) -> torch.Tensor:
+        """The path from ``x`` (B, d): (K + 1, B, d) in x's dtype; K = 1 for one-step methods."""
+        x, T, steps, solver = self._arguments(x, T, steps, solver)
+        if T == 0.0:
+            return x.unsqueeze(0).repeat(steps + 1, 1, 1)  # exact identity, no float round trip
+        return integrate(self.velocity, x.float(), T, steps=steps, solver=solver).to(x.dtype)
+
+    def steer(
+        self, x: torch.Tensor, T: float, *, steps: int | None = None, solver: str | None = None
+    ) -> torch.Tensor:
+        """Steered activations (B, d) in x's dtype and device; ``T = 0`` returns ``x`` exactly."""
+        x, T, steps, solver = self._arguments(x, T, steps, solver)
+        if T == 0.0:
+            return x.clone()
+        x32 = x.float()
+        if steps == 1 and solver == "euler":
+            return (x32 + T * self.velocity(x32)).to(x.dtype)
+        return integrate(self.velocity, x32, T, steps=steps, solver=solver)[-1].to(x.dtype)
+
+    def barrier(self, x: torch.Tensor) -> torch.Tensor:
+        """Estimated ``log p+(x) / p-(x)``: (B,) float32 on x's device."""
+        raise TypeError(
+            f"{self.name} has no barrier function; use odesteer, step_odesteer or iti, "
+            "or score with a fitted odesteer steerer"
+        )
+
+    # -- devices and persistence -------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        self._require_fit()
+        return next(iter(self._tensors()[0].values())).device
+
+    def to(self, device: torch.device | str) -> Steerer:
+        tensors, _ = self._tensors()
+        for name, value in tensors.items():
+            setattr(self, name, value.to(device))
+        return self
+
+    def _tensors(self) -> tuple[dict[str, torch.Tensor], dict]:
+        """Fitted tensors by attribute name, and fitted scalars (JSON-able)."""
+        raise NotImplementedError
+
+    def fitted_state(self) -> tuple[dict[str, torch.Tensor], dict]:
+        self._require_fit()
+        tensors, scalars = self._tensors()
+        scalars = {**scalars, "d_": self.d_, "median_norm_": self.median_norm_}
+        return tensors, {**scalars, "speed_": self.speed_}
+
+    def load_fitted_state(self, tensors: dict[str, torch.Tensor], scalars: dict) -> None:
+        for name, value in {**tensors, **scalars}.items():
+            setattr(self, name, value)
