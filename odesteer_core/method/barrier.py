@@ -17,6 +17,7 @@ project's default because it wins the synthetic benchmark where activations shar
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 
@@ -133,6 +134,26 @@ class Barrier:
             "tol": self.tol,
             "seed": self.seed,
         }
+
+    # What ``fitted_state`` holds (``persistence.py`` checks files against it): each tensor's shape
+    # in the names of ``feature_map.dims(d)`` and its kind, and each scalar's kind.
+    tensor_spec: ClassVar[dict[str, tuple[tuple[str, ...], str]]] = {
+        "mean_": (("d",), "float"),
+        "coef_": (("D",), "float"),
+    }
+    scalar_spec: ClassVar[dict[str, str]] = {
+        "intercept_": "real",
+        "log_prior_ratio_": "real",
+        "train_accuracy_": "fraction",
+        "scale_": "positive",
+        "n_iter_": "count",
+        "d_": "d",
+    }
+
+    def state_spec(self, d: int) -> tuple[dict, dict[str, str], dict[str, int]]:
+        """Tensor name -> (shape, kind), scalar name -> kind, and the sizes, for input width ``d``."""
+        fmap = {f"fmap.{k}": v for k, v in self.feature_map.buffer_spec.items()}
+        return {**self.tensor_spec, **fmap}, dict(self.scalar_spec), self.feature_map.dims(d)
 
     def fitted_state(self) -> tuple[dict[str, torch.Tensor], dict]:
         self._require_fit()

@@ -72,6 +72,15 @@ class _BarrierSteerer(Steerer):
         self.barrier_.to(device)
         return self
 
+    def state_spec(self, d):
+        tensors, scalars, dims = self._make_barrier().state_spec(d)
+        own_tensors, own_scalars, _ = super().state_spec(d)
+        return (
+            {**own_tensors, **{f"barrier.{k}": v for k, v in tensors.items()}},
+            {**own_scalars, **{f"barrier.{k}": v for k, v in scalars.items()}},
+            dims,
+        )
+
     def fitted_state(self):
         self._require_fit()
         tensors, scalars = self.barrier_.fitted_state()

@@ -146,6 +146,21 @@ class Steerer:
         """Fitted tensors by attribute name, and fitted scalars (JSON-able)."""
         raise NotImplementedError
 
+    # What ``fitted_state`` holds, checked when a file is loaded (``persistence.py``): each fitted
+    # tensor's shape in terms of the width "d" (float32), and each fitted scalar's kind.
+    tensor_shapes: ClassVar[dict[str, tuple[str, ...]]] = {}
+    scalar_kinds: ClassVar[dict[str, str]] = {
+        "d_": "width",
+        "median_norm_": "nonnegative",
+        "speed_": "nonnegative",
+    }
+
+    def state_spec(self, d: int) -> tuple[dict, dict[str, str], dict[str, int]]:
+        """For width ``d``: tensor name -> (shape in size names, kind), scalar name -> kind, and
+        the sizes by name. ``load_steerer`` accepts a file holding exactly this."""
+        tensors = {name: (shape, "float") for name, shape in self.tensor_shapes.items()}
+        return tensors, dict(self.scalar_kinds), {"d": d}
+
     def fitted_state(self) -> tuple[dict[str, torch.Tensor], dict]:
         self._require_fit()
         tensors, scalars = self._tensors()

@@ -16,6 +16,8 @@ __all__ = ["CAA", "LinearAcT", "RepE"]
 class _DirectionSteerer(Steerer):
     """A constant field ``v`` stored in ``direction_``."""
 
+    tensor_shapes = {"direction_": ("d",)}
+
     def velocity(self, x):
         return self.direction_.expand_as(x)
 
@@ -64,6 +66,7 @@ class LinearAcT(Steerer):
     """
 
     name = "linear_act"
+    tensor_shapes = {"slope_": ("d",), "offset_": ("d",)}
 
     def _fit(self, pos, neg):
         std_pos, std_neg = pos.std(0), neg.std(0).clamp_min(1e-6)

@@ -66,6 +66,14 @@ class FeatureMap:
     def buffers(self) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
+    # What ``buffers()`` holds, checked when a steerer file is loaded: each buffer's shape in the
+    # names of ``dims(d)`` and its kind ("float": finite; "sign": +-1; "index": ints in [0, D)).
+    buffer_spec: ClassVar[dict[str, tuple[tuple[str, ...], str]]] = {}
+
+    def dims(self, d: int) -> dict[str, int]:
+        """The sizes ``buffer_spec`` is written in, for input width ``d``; ``D``: features."""
+        return {"d": d, "D": self.n_features}
+
     def load_buffers(self, buffers: dict[str, torch.Tensor]) -> None:
         for name, value in buffers.items():
             setattr(self, name, value)
@@ -287,6 +295,15 @@ class TensorSketch(FeatureMap):
             "coef0": self.coef0,
         }
 
+    buffer_spec = {
+        "index_hash": (("degree", "n_in"), "index"),
+        "sign_hash": (("degree", "n_in"), "sign"),
+    }
+
+    def dims(self, d):
+        n_in = d + (1 if self.coef0 > 0 else 0)  # the constant column, as in ``init``
+        return {**super().dims(d), "degree": self.degree, "n_in": n_in}
+
     def buffers(self):
         return {"index_hash": self.index_hash, "sign_hash": self.sign_hash}
 
@@ -338,6 +355,8 @@ class RandomFourier(FeatureMap):
     def config(self):
         return {"kind": self.kind, "n_components": self.n_components, "gamma": self.gamma}
 
+    buffer_spec = {"weight": (("D", "d"), "float"), "offset": (("D",), "float")}
+
     def buffers(self):
         return {"weight": self.weight, "offset": self.offset}
 
@@ -355,6 +374,9 @@ class Identity(FeatureMap):
 
     def config(self):
         return {"kind": self.kind, "n_features": getattr(self, "n_features", None)}
+
+    def dims(self, d):
+        return {"d": d, "D": d}
 
     def buffers(self):
         return {}
