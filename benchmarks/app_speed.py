@@ -78,6 +78,28 @@ def start_app(model: str, timeout: float = 180.0) -> tuple[subprocess.Popen, str
     raise RuntimeError("the app did not start in time")
 
 
+def guard_times(client, url: str, call: tuple) -> dict[str, float]:
+    """Seconds to refuse oversized work, and to answer after three abandoned maximal calls."""
+    from gradio_client import Client
+
+    times = {}
+    for name, bad in (("steps=10**6", (*call[:3], 10**6)), ("strength=1e9", (*call[:2], 1e9))):
+        t0 = time.perf_counter()
+        try:
+            client.predict(*bad, api_name="/compare")
+        except Exception:  # the refusal
+            times[f"{name} refused in (target <= 2 s)"] = time.perf_counter() - t0
+    maximal = (call[0], call[1], 4.0, 50, "caa", 256, 0, "pca")
+    jobs = [Client(url, verbose=False).submit(*maximal, api_name="/compare") for _ in range(3)]
+    time.sleep(0.5)
+    for job in jobs:
+        job.cancel()
+    t0 = time.perf_counter()
+    client.predict(*call, api_name="/compare")
+    times["normal call after 3 abandoned maximal ones (target <= 10 s)"] = time.perf_counter() - t0
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tokens", type=int, default=32)
@@ -111,13 +133,17 @@ def run(args: argparse.Namespace, url: str, start_s: float) -> None:
     from odesteer_core.ui import build_app, handlers
     from odesteer_core.view.trajectory import project_comparison
 
+    call = (PROMPT, args.concept, 0.3, 10, "caa", args.tokens, 0, "pca")
+    client = Client(url, verbose=False)
+    t0 = time.perf_counter()
+    client.predict(*call, api_name="/compare")  # the first call after start
+    first_call_s = start_s + time.perf_counter() - t0
+    guard = guard_times(client, url, call)
     studio = Studio(args.model_path, warm_projections=("plane", "pca", "umap"))
     lm = studio.model(args.model_path)
     fitted = studio.fit(lm, studio.concept(args.concept))
     build_app(studio)  # the handlers timed below use this studio
-    client = Client(url, verbose=False)
     settings = oc.GenerationSettings(max_new_tokens=args.tokens)
-    call = (PROMPT, args.concept, 0.3, 10, "caa", args.tokens, 0, "pca")
 
     def python_api() -> tuple[float, float]:
         t0 = time.perf_counter()
@@ -169,7 +195,10 @@ def run(args: argparse.Namespace, url: str, start_s: float) -> None:
         f"{platform.machine()}, {os.cpu_count()} cores, {date.today()}; model {args.model}, "
         f"{args.tokens} new tokens, median of {args.repeats} rounds\n"
     )
-    print(f"app start (python app.py until the page answers): {start_s:.1f} s (target <= 20 s)")
+    print(f"app start (python app.py until the page answers): {start_s:.1f} s")
+    print(f"first /compare answered {first_call_s:.1f} s after start (target <= 20 s)")
+    for name, seconds in guard.items():
+        print(f"{name}: {seconds:.2f} s")
     print("\n| path | first tokens of all three arms (s) | full comparison with paths (s) |")
     print("|---|---:|---:|")
     med = {}
