@@ -22,7 +22,8 @@ from typing import ClassVar
 import torch
 
 from odesteer_core.method.checks import NotFittedError, check_activations, check_pair
-from odesteer_core.method.features import FeatureMap
+from odesteer_core.method.features import FeatureMap, cache_key_matches, version_of
+from odesteer_core.method.flows import QuadraticBarrier
 from odesteer_core.method.logistic import fit_logistic
 
 __all__ = ["Barrier"]
@@ -104,6 +105,23 @@ class Barrier:
         if self.normalize:
             u = u - z * (z * u).sum(1, keepdim=True)  # (I - z z^T) u, then / |a - mu| below
         return h, u / radius
+
+    def quadratic(self) -> QuadraticBarrier | None:
+        """``h`` as a quadratic form of ``a - mean`` for the lean flow (``flows.py``), or None
+        where it does not apply (not normalised, or a feature map without a quadratic form).
+        Built once per fitted state and device."""
+        form_of = getattr(self.feature_map, "quadratic_form", None)
+        form = form_of(self.coef_) if self.normalize and form_of is not None else None
+        if form is None:
+            return None
+        key = (*form, self.mean_, version_of(self.mean_), self.intercept_, self.log_prior_ratio_)
+        cached = getattr(self, "_quadratic_cache", None)
+        if cached is None or not cache_key_matches(cached[0], key):
+            K, k, c = form
+            offset = self.intercept_ + self.log_prior_ratio_
+            cached = (key, QuadraticBarrier(self.mean_, K, k, c + float(offset)))
+            self._quadratic_cache = cached
+        return cached[1]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """``h(x)`` for a (batch, d) tensor of any float dtype; float32 result on x's device."""

@@ -16,7 +16,8 @@ from odesteer_core.method.barrier import Barrier
 from odesteer_core.method.base import Steerer, unit_rows
 from odesteer_core.method.checks import check_steps
 from odesteer_core.method.features import FEATURE_MAPS, Identity, RandomFourier, TensorSketch
-from odesteer_core.method.ode import check_solver, integrate_with_values
+from odesteer_core.method.flows import quadratic_euler_flow
+from odesteer_core.method.ode import check_solver, integrate, integrate_with_values
 
 __all__ = ["ITI", "BarrierOptions", "ODESteer", "ODESteerPaper", "StepODESteer"]
 
@@ -45,22 +46,30 @@ class _BarrierSteerer(Steerer):
     def barrier(self, x):
         return self._value(self._prepare(x))
 
+    def flow(self, x, T, steps, solver, *, values=False):
+        quadratic = self.barrier_.quadratic() if solver == "euler" else None
+        if quadratic is not None:  # the default: one matrix product per step (flows.py)
+            return quadratic_euler_flow(quadratic, x, T, steps, values=values)
+        if not values:
+            return integrate(self.velocity, x, T, steps=steps, solver=solver), None
+        return integrate_with_values(
+            self._velocity_and_value, x, T, steps=steps, solver=solver, value=self._value
+        )
+
     def trajectory_with_barrier(
         self, x: torch.Tensor, T: float, *, steps: int | None = None, solver: str | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``trajectory(x, T)`` and the barrier at each of its points: (K + 1, B) float32.
 
-        Cheaper than ``barrier`` on the path: every step's field evaluation computes ``h`` at the
-        step's start anyway (its gradient needs the same features), so only the end point costs
-        one more evaluation. Values are taken at the float32 points of the integration.
+        Cheaper than ``barrier`` on the path: each step's field evaluation computes ``h`` at the
+        step's start anyway, so only the end point costs one more evaluation. Values are taken
+        at the float32 points of the integration.
         """
         x, T, steps, solver = self._arguments(x, T, steps, solver)
         if T == 0.0:
             h = self._value(x)
             return x.unsqueeze(0).repeat(steps + 1, 1, 1), h.expand(steps + 1, -1).clone()
-        path, values = integrate_with_values(
-            self._velocity_and_value, x.float(), T, steps=steps, solver=solver, value=self._value
-        )
+        path, values = self.flow(x.float(), T, steps, solver, values=True)
         return path.to(x.dtype), values
 
     @property

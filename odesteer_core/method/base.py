@@ -102,6 +102,20 @@ class Steerer:
         """The validated arguments of ``steer``/``trajectory``, steerer moved to x's device."""
         return (self._prepare(x), check_T(T), *self._resolve(steps, solver))
 
+    def flow(
+        self, x: torch.Tensor, T: float, steps: int, solver: str, *, values: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The path from ``x`` with checked arguments: the hot path, e.g. once per token.
+
+        ``x`` is float32 (B, d) on the steerer's device, ``T`` a float, ``steps``/``solver`` as
+        ``_resolve`` returns them; nothing is validated or converted here. Returns the path
+        (K + 1, B, d) float32 and, with ``values``, the barrier at its points (K + 1, B) (only
+        steerers with a barrier), else None.
+        """
+        if values:
+            raise TypeError(f"{self.name} has no barrier function to evaluate along its path")
+        return integrate(self.velocity, x, T, steps=steps, solver=solver), None
+
     def trajectory(
         self, x: torch.Tensor, T: float, *, steps: int | None = None, solver: str | None = None
     ) -> torch.Tensor:
@@ -109,7 +123,7 @@ class Steerer:
         x, T, steps, solver = self._arguments(x, T, steps, solver)
         if T == 0.0:
             return x.unsqueeze(0).repeat(steps + 1, 1, 1)  # exact identity, no float round trip
-        return integrate(self.velocity, x.float(), T, steps=steps, solver=solver).to(x.dtype)
+        return self.flow(x.float(), T, steps, solver)[0].to(x.dtype)
 
     def steer(
         self, x: torch.Tensor, T: float, *, steps: int | None = None, solver: str | None = None
@@ -118,10 +132,7 @@ class Steerer:
         x, T, steps, solver = self._arguments(x, T, steps, solver)
         if T == 0.0:
             return x.clone()
-        x32 = x.float()
-        if steps == 1 and solver == "euler":
-            return (x32 + T * self.velocity(x32)).to(x.dtype)
-        return integrate(self.velocity, x32, T, steps=steps, solver=solver)[-1].to(x.dtype)
+        return self.flow(x.float(), T, steps, solver)[0][-1].to(x.dtype)
 
     def barrier(self, x: torch.Tensor) -> torch.Tensor:
         """Estimated ``log p+(x) / p-(x)``: (B,) float32 on x's device."""

@@ -138,9 +138,14 @@ class TensorSketch(FeatureMap):
         (degree, d), and the sketch of the constant column alone (degree * D,): every row's sketch
         starts from it.
         """
-        key = (self.index_hash, _version(self.index_hash), self.sign_hash, _version(self.sign_hash))
+        key = (
+            self.index_hash,
+            version_of(self.index_hash),
+            self.sign_hash,
+            version_of(self.sign_hash),
+        )
         cached = getattr(self, "_tables_cache", None)
-        if cached is None or not _same_key(cached[0], key):
+        if cached is None or not cache_key_matches(cached[0], key):
             D, d = self.n_components, self.index_hash.shape[1] - (1 if self.coef0 > 0 else 0)
             offsets = D * torch.arange(self.degree, device=self.index_hash.device)[:, None]
             buckets = self.index_hash + offsets  # (degree, n_in)
@@ -154,9 +159,9 @@ class TensorSketch(FeatureMap):
 
     def _weight_spectra(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``rfft(w)`` (K,) and the real vector ``v`` (2K,) with ``w . irfft(P) = view_as_real(P) . v``."""
-        key = (w, _version(w))
+        key = (w, version_of(w))
         cached = getattr(self, "_w_cache", None)
-        if cached is None or not _same_key(cached[0], key):
+        if cached is None or not cache_key_matches(cached[0], key):
             D = self.n_components
             spectrum = torch.fft.rfft(w, dim=0)  # (K,), K = D // 2 + 1
             # Parseval for real signals: bins 1..ceil(D/2)-1 stand for two conjugate bins.
@@ -178,10 +183,10 @@ class TensorSketch(FeatureMap):
         h_2(b)) mod D]``. With ``B = A + A^T`` scaled by the ``sqrt(gamma)`` / ``sqrt(coef0)``
         factors: ``K = B[:d, :d]``, ``k = B[:d, d]``, ``c = B[d, d] / 2``. Cached per ``w``.
         """
-        key = (w, _version(w), self.index_hash, _version(self.index_hash))
-        key += (self.sign_hash, _version(self.sign_hash))
+        key = (w, version_of(w), self.index_hash, version_of(self.index_hash))
+        key += (self.sign_hash, version_of(self.sign_hash))
         cached = getattr(self, "_quadratic_cache", None)
-        if cached is None or not _same_key(cached[0], key):
+        if cached is None or not cache_key_matches(cached[0], key):
             D, n_in = self.n_components, self.index_hash.shape[1]
             d = n_in - (1 if self.coef0 > 0 else 0)
             scale = torch.full((n_in,), math.sqrt(self.gamma), dtype=w.dtype, device=w.device)
@@ -194,6 +199,14 @@ class TensorSketch(FeatureMap):
             cached = (key, (B[:d, :d].contiguous(), k.contiguous(), c))
             self._quadratic_cache = cached
         return cached[1]
+
+    def quadratic_form(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float] | None:
+        """``(K, k, c)`` with ``w . phi(z) = z.K z / 2 + k.z + c`` where the quadratic form
+        applies (degree 2, d within ``quadratic_max_d`` on CPU or ``quadratic_max_d_gpu``), else
+        None. Cached per ``w``: the same tuple object while ``w`` and the hashes are unchanged."""
+        d = self.index_hash.shape[1] - (1 if self.coef0 > 0 else 0)
+        limit = self.quadratic_max_d if w.device.type == "cpu" else self.quadratic_max_d_gpu
+        return self._quadratic(w) if self.degree == 2 and d <= limit else None
 
     def _quadratic_value_vjp(self, z: torch.Tensor, w: torch.Tensor):
         K, k, c = self._quadratic(w)
@@ -308,12 +321,12 @@ class TensorSketch(FeatureMap):
         return {"index_hash": self.index_hash, "sign_hash": self.sign_hash}
 
 
-def _version(t: torch.Tensor) -> int:
+def version_of(t: torch.Tensor) -> int:
     """In-place version counter; inference-mode tensors have none (cached by identity alone)."""
     return -1 if t.is_inference() else t._version
 
 
-def _same_key(a: tuple, b: tuple) -> bool:
+def cache_key_matches(a: tuple, b: tuple) -> bool:
     """Cache keys: tensors compared by identity (a held reference), versions by value."""
     return len(a) == len(b) and all(
         x is y if isinstance(x, torch.Tensor) else x == y for x, y in zip(a, b)

@@ -37,6 +37,10 @@ LIMITS: dict[str, tuple[float, float]] = {  # name: (lowest, highest), both allo
     "repetition_penalty": (1.0, 2.0),
     "layer": (-1, 1023),  # -1: the model's default layer; the model's depth is checked at fit
 }
+_STEERING = ("strength", "one_step", "steps", "solver", "positions")
+_GENERATION = (
+    "max_new_tokens", "do_sample", "temperature", "top_p", "top_k", "repetition_penalty", "seed",
+)  # fmt: skip
 _INTEGERS = {"steps", "max_new_tokens", "seed", "top_k", "layer"}
 _CHOICES = {"one_step": ONE_STEP_METHODS, "solver": tuple(SOLVERS), "positions": POSITIONS}
 _DEFAULTS: dict[str, object] = {
@@ -119,21 +123,8 @@ class CompareRequest:
                 raise ValueError(f"{name} must be one of {', '.join(choices)}, got {v[name]!r}")
         if not isinstance(v["do_sample"], bool):
             raise ValueError(f"do_sample must be true or false, got {v['do_sample']!r}")
-        steering = Steering(
-            strength=numbers["strength"],
-            one_step=v["one_step"],
-            steps=numbers["steps"],
-            solver=v["solver"],
-            positions=v["positions"],
-        )
-        generation = GenerationSettings(
-            max_new_tokens=numbers["max_new_tokens"],
-            do_sample=v["do_sample"],
-            temperature=numbers["temperature"],
-            top_p=numbers["top_p"],
-            top_k=numbers["top_k"],
-            repetition_penalty=numbers["repetition_penalty"],
-            seed=numbers["seed"],
-        )
+        given = {**v, **numbers}
+        steering = Steering(**{k: given[k] for k in _STEERING})
+        generation = GenerationSettings(**{k: given[k] for k in _GENERATION})
         layer = None if numbers["layer"] == -1 else numbers["layer"]
         return cls(prompt, concept, steering, generation, layer)

@@ -1,0 +1,102 @@
+"""The lean ODESteer flow (``method/flows.py``) against the generic solver on the same barrier.
+
+The lean Euler loop works on ``y = a - mean`` with one matrix product per step; the generic path
+evaluates the field through the feature map (FFT sketch when the quadratic form is switched off).
+Both integrate the same ODE with the same steps, so they agree to float32 rounding.
+"""
+
+import copy
+
+import pytest
+import torch
+
+import odesteer_core as oc
+from odesteer_core.method.features import TensorSketch
+from odesteer_core.method.flows import quadratic_euler_flow
+
+
+def _clouds(d=24, n=300, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    shared = torch.zeros(d)
+    shared[3] = 8.0  # a dominant common direction, as in LLM activations
+    sign = torch.randint(0, 2, (n, 2), generator=g).float() * 2 - 1
+    pos = torch.randn(n, d, generator=g) + shared
+    neg = torch.randn(n, d, generator=g) + shared
+    pos[:, :2] += 2.0 * torch.stack([sign[:, 0], sign[:, 0]], 1)  # XOR-like signal
+    neg[:, :2] += 2.0 * torch.stack([sign[:, 1], -sign[:, 1]], 1)
+    return pos, neg
+
+
+def _generic(steerer):
+    """The same fitted steerer with the quadratic form switched off: the FFT path."""
+    other = copy.deepcopy(steerer)
+    other.barrier_.feature_map.quadratic_max_d = 0
+    other.barrier_.feature_map.quadratic_max_d_gpu = 0
+    assert other.barrier_.quadratic() is None
+    return other
+
+
+@pytest.fixture(scope="module", params=["odesteer", "odesteer_paper", "step_odesteer"])
+def steerer(request):
+    pos, neg = _clouds()
+    return oc.make_steerer(request.param, n_components=1024, seed=0).fit(pos, neg)
+
+
+def test_the_default_takes_the_lean_path(steerer):
+    assert isinstance(steerer.barrier_.feature_map, TensorSketch)
+    assert steerer.barrier_.quadratic() is not None
+
+
+@pytest.mark.parametrize("steps", [1, 3, 10])
+def test_lean_path_and_values_equal_the_generic_solver(steerer, steps):
+    if not steerer.is_ode and steps > 1:
+        pytest.skip("one-step method: always one Euler step")
+    x = _clouds(seed=1)[1][:5]
+    T = oc.relative_to_T(steerer, 0.4)
+    lean, h = steerer.trajectory_with_barrier(x, T, steps=steps)
+    generic, h_generic = _generic(steerer).trajectory_with_barrier(x, T, steps=steps)
+    assert lean.shape == generic.shape == (steps + 1, 5, x.shape[1])
+    torch.testing.assert_close(lean, generic, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(h, h_generic, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(h, steerer.barrier(lean.reshape(-1, x.shape[1])).view_as(h))
+
+
+def test_steer_trajectory_and_flow_share_one_path(steerer):
+    x = _clouds(seed=2)[0][:4]
+    T = oc.relative_to_T(steerer, 0.3)
+    path = steerer.trajectory(x, T)
+    assert torch.equal(steerer.steer(x, T), path[-1])
+    assert torch.equal(steerer.trajectory_with_barrier(x, T)[0], path)
+    assert torch.equal(steerer.flow(x, T, path.shape[0] - 1, "euler")[0], path)
+
+
+def test_other_solvers_keep_the_generic_path(steerer):
+    x = _clouds(seed=3)[1][:3]
+    T = oc.relative_to_T(steerer, 0.3)
+    for solver in ("midpoint", "rk4"):
+        a = steerer.trajectory(x, T, steps=4, solver=solver)
+        b = _generic(steerer).trajectory(x, T, steps=4, solver=solver)
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_a_row_at_the_mean_moves_along_the_linear_term(steerer):
+    q = steerer.barrier_.quadratic()
+    x = q.mean[None].clone()
+    path, h = quadratic_euler_flow(q, x, 0.5, 5, values=True)
+    assert torch.isfinite(path).all() and torch.isfinite(h).all()
+
+
+def test_the_flow_keeps_the_radius_to_first_order(steerer):
+    if not steerer.is_ode:
+        pytest.skip("one-step method: always one Euler step")
+    # The exact flow rotates a - mean (grad h is orthogonal to it); Euler drifts outward by
+    # O(dt^2) per step, so more steps drift less.
+    x = _clouds(seed=4)[1][:6]
+    T = oc.relative_to_T(steerer, 0.3)
+    mean = steerer.barrier_.mean_
+    radius = (x - mean).norm(dim=1)
+    drift = [
+        ((steerer.steer(x, T, steps=k) - mean).norm(dim=1) / radius - 1).abs().max()
+        for k in (5, 50)
+    ]
+    assert drift[1] < drift[0] < 0.05
