@@ -2,6 +2,7 @@
 
 import sys
 
-from odesteer_core.cli.commands import main
+from odesteer_core.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())
