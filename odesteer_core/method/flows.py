@@ -26,20 +26,20 @@ class QuadraticBarrier:
 
     Attributes:
         mean: (d,) the centring ``mu``.
-        M: (d, d + 1) ``[K | k]``, contiguous, float32.
-        k: (d,) the linear term (a view of ``M``'s last column's data, contiguous copy).
+        M: (d + 1, d + 1) ``[[K, k], [k^T, 0]]``, contiguous: ``[y, r] M = [K y + r k, k.y]``.
         c: The constant, with the logistic intercept and the log prior ratio folded in.
     """
 
     def __init__(self, mean: torch.Tensor, K: torch.Tensor, k: torch.Tensor, c: float) -> None:
+        d = K.shape[0]
         self.mean = mean
-        self.M = torch.cat([K, k[:, None]], dim=1).contiguous()
-        self.k = k.contiguous()
+        self.M = K.new_zeros(d + 1, d + 1)
+        self.M[:d, :d], self.M[:d, d], self.M[d, :d] = K, k, k
         self.c = float(c)
 
     @property
     def d(self) -> int:
-        return self.M.shape[0]
+        return self.M.shape[0] - 1
 
 
 def quadratic_euler_flow(
@@ -60,21 +60,25 @@ def quadratic_euler_flow(
     """
     d, dt = q.d, T / steps
     path = x.new_empty(steps + 1, *x.shape)
-    path[0] = x
-    h = x.new_empty(steps + 1, x.shape[0]) if values else None
-    y = x - q.mean  # (B, d)
+    h = x.new_empty(steps + 1, x.shape[0], 1) if values else None
+    state = x.new_empty(x.shape[0], d + 1)  # [y | r]: one matrix product gives K y + r k, k.y
+    y, r = state[:, :d], state[:, d:]
+    torch.sub(x, q.mean, out=y)
+    path[0] = y
     for i in range(steps + 1):
-        P = torch.mm(y, q.M)  # (B, d + 1): K y | k.y
-        Ky, ky = P[:, :d], P[:, d]
-        r2 = (y * y).sum(1).clamp_min_(1e-24)  # (B,); a row at the mean moves along k
-        r = r2.sqrt()
-        yKy = (y * Ky).sum(1)
+        r2 = (y * y).sum(1, keepdim=True).clamp_min_(1e-24)  # (B, 1); a row at the mean
+        torch.sqrt(r2, out=r)  # moves along k
+        P = torch.mm(state, q.M)  # (B, d + 1)
+        g, ky = P[:, :d], P[:, d:]  # K y + r k = |y| grad of h's form; k.y
+        coef = (y * g).sum(1, keepdim=True).div_(r2)  # z.(K z + k) per row
         if h is not None:
-            h[i] = (0.5 * yKy + r * ky) / r2 + q.c
+            torch.addcdiv(coef, ky, r, out=h[i])  # 2 (h - c) = z.K z + 2 k.z, scaled below
         if i == steps:
             break
-        coef = torch.addcmul(yKy, r, ky).div_(r2)  # y.(K y + r k) / r^2
-        u = torch.addcmul(Ky, r[:, None], q.k).sub_(y * coef[:, None])  # r (I - z z^T) grad
-        y = y + u * (dt / torch.linalg.vector_norm(u, dim=1, keepdim=True).clamp_min_(1e-30))
-        torch.add(y, q.mean, out=path[i + 1])
+        u = g.addcmul_(y, coef, value=-1.0)  # |y| (I - z z^T)(K z + k): along grad h
+        y.addcdiv_(u, torch.linalg.vector_norm(u, dim=1, keepdim=True).clamp_min_(1e-30), value=dt)
+        path[i + 1] = y
+    path += q.mean
+    if h is not None:
+        h = h.squeeze(2).mul_(0.5).add_(q.c)
     return path, h
