@@ -13,12 +13,14 @@ import transformers
 from tiny_models import single_thread, tiny_config, tiny_model
 
 from odesteer_core import cli
+from odesteer_core.cli import eval_commands
 from odesteer_core.concepts.concept import concept_from_texts
 from odesteer_core.concepts.truthfulqa import (
     TruthfulQAQuestion,
     load_truthfulqa_questions,
     truthfulqa_split,
 )
+from odesteer_core.evaluation import PromptSource, Scorer, SettingError, Sweep
 from odesteer_core.evaluation.generation import (
     classifier_scores,
     distinct_n,
@@ -208,9 +210,8 @@ def test_batched_scores_equal_plain_forward_and_do_not_depend_on_the_batch(arch,
 
 
 def test_two_fold_protocol_and_strength_zero_identity(lm, questions, tmp_path):
-    result = evaluate_truthfulqa_mc(
-        lm, questions, strengths=[0.0, 2.0], progress=False, cache_dir=str(tmp_path)
-    )
+    sweep = Sweep(strengths=[0.0, 2.0])
+    result = evaluate_truthfulqa_mc(lm, questions, sweep, progress=False, cache_dir=str(tmp_path))
     zero, strong = (entry["results"] for entry in result.sweep)
     assert list(zero) == list(MC_METHODS)
     for method in MC_METHODS:  # T = 0 goes through the hook yet is bit-identical to unsteered
@@ -285,7 +286,9 @@ def test_distinct_n_by_hand():
     assert distinct_n(texts, 1) == 3 / 6  # {the, cat, dog} of 6 words
     assert distinct_n(texts, 2) == 3 / 4  # "the cat" twice, "cat the", "the dog"
     assert distinct_n(texts, 3) == 2 / 2  # n-grams never cross texts
-    assert math.isnan(distinct_n(texts, 5))
+    assert distinct_n(texts, 5) == 2 / 2  # a text shorter than n counts once, as one gram
+    assert distinct_n(["Paris", "Paris", "Rome is"], 2) == 2 / 3  # never NaN for short texts
+    assert distinct_n(["", "  "], 2) == 0.0 and distinct_n([], 1) == 0.0  # no text, no n-gram
     with pytest.raises(ValueError, match="positive int"):
         distinct_n(texts, 0)
 
@@ -356,9 +359,10 @@ def test_reward_model_scores_raw_logit_and_labels_must_be_named(tmp_path):
 
 def test_truthfulqa_generation_uses_both_folds(lm, questions, tmp_path):
     settings = GenerationSettings(max_new_tokens=2)
+    source = PromptSource("truthfulqa", truthfulqa_csv=str(CSV), limit=6)
     result = evaluate_generation(
-        lm, "truthfulqa", truthfulqa_csv=str(CSV), limit=6, methods=("none", "odesteer"),
-        settings=settings, progress=False, cache_dir=str(tmp_path),
+        lm, source, Sweep(methods=("none", "odesteer")), settings=settings, progress=False,
+        cache_dir=str(tmp_path),
     )  # fmt: skip
     assert {r["fold"] for r in result.rows} == {0, 1}
     for method in ("none", "odesteer"):
@@ -380,3 +384,203 @@ def test_load_prompts_from_files(tmp_path):
         load_prompts(str(tmp_path / "bad.jsonl"))
     with pytest.raises(ValueError, match="unknown data"):
         load_prompts("toxicity")
+
+
+# -- value objects, checked once ----------------------------------------------------------------
+def test_sweep_source_and_scorer_check_every_field_once():
+    sweep = Sweep(methods="none, caa", strengths=[0.5, 1.0], layer=1, steps=3, solver="rk4")
+    assert sweep.methods == ("none", "caa") and sweep.strengths == (0.5, 1.0)
+    assert sweep.steered == ("caa",)
+    assert sweep.arm_keys() == [("none", None), ("caa", 0.5), ("caa", 1.0)]
+    bad = {
+        "methods": {"methods": ("none", "mimic")},
+        "strengths": {"strengths": (0.2, 0.2)},
+        "layer": {"layer": -1},
+        "steps": {"steps": 0},
+        "solver": {"solver": "rk5"},
+        "seed": {"seed": 1.5},
+        "batch_size": {"batch_size": 0},
+    }
+    for field, values in bad.items():
+        with pytest.raises(SettingError) as info:
+            Sweep(**values)
+        assert info.value.field == field
+    assert PromptSource("p.txt", concept="polite", limit=3).max_new_tokens == 50
+    for field, values in {"data": {"data": "p.pdf"}, "limit": {"limit": 0}}.items():
+        with pytest.raises(SettingError, match=field) as info:
+            PromptSource(**values)
+        assert info.value.field == field
+    with pytest.raises(SettingError) as info:
+        Scorer("")
+    assert info.value.field == "model"
+    with pytest.raises(SettingError) as info:
+        PromptSource(str(DATA / "gen_prompts.jsonl")).load(Sweep(methods=("caa",)))
+    assert info.value.field == "concept"  # steering on a file needs a concept
+
+
+def test_limit_beyond_the_data_says_how_many_there_are(tmp_path):
+    questions, notices = PromptSource(
+        truthfulqa_csv=str(DATA / "truthfulqa_small.csv"), limit=20
+    ).questions()
+    assert len(questions) == 8
+    assert notices == [
+        f"limit 20: only 8 questions available ({DATA / 'truthfulqa_small.csv'} holds 8); "
+        "using all 8"
+    ]
+    source = PromptSource(str(DATA / "gen_prompts.jsonl"), limit=20)
+    prompts = source.load(Sweep(methods=("none",)))
+    assert prompts.n_prompts == 3 and "limit 20: only 3 prompts available" in prompts.notices[0]
+    enough = PromptSource(str(DATA / "gen_prompts.jsonl"), limit=2).load(Sweep(methods=("none",)))
+    assert enough.n_prompts == 2 and not enough.notices
+
+
+def _with(argv: list[str], extra: list, **paths) -> list[str]:
+    """``argv`` with each ``flag, value`` of ``extra`` set (None: the flag removed; a list: the
+    flag's several values)."""
+    argv = list(argv)
+    for flag, value in zip(extra[::2], extra[1::2]):
+        if flag in argv:
+            del argv[argv.index(flag) : argv.index(flag) + 2]
+        if value is not None:
+            argv += [
+                flag,
+                *(v.format(**paths) for v in ([value] if isinstance(value, str) else value)),
+            ]
+    return argv
+
+
+def _refuse_loading(monkeypatch):
+    """A command that reaches the model load fails the test: every check must come first."""
+
+    def load_model(args):
+        raise AssertionError("the model was loaded before the arguments were checked")
+
+    monkeypatch.setattr(eval_commands, "load_model", load_model)
+    monkeypatch.setattr(cli.commands, "load_model", load_model)
+
+
+@pytest.mark.parametrize(
+    "extra,match",
+    [
+        (["--layer", "-1"], "--layer: layer must be a decoder layer index >= 0"),
+        (["--steps", "0"], "--steps: steps must be >= 1"),
+        (["--solver", "rk5"], "--solver: unknown solver"),
+        (["--strength", ["0.2", "0.2"]], "--strength: each strength once"),
+        (["--top-p", "2"], "top_p must be in (0, 1]"),
+        (["--out", "{file}/x.jsonl"], "cannot write --out"),
+        (["--out", "{tmp}"], "is a folder"),
+        (["--concept", "nope"], "Unknown concept 'nope'"),
+        (["--concept", None], "--concept: name the concept"),
+        (["--data", "prompts.pdf"], "--data: unknown data"),
+        (["--data", "{tmp}/missing.jsonl"], "missing.jsonl"),
+        (["--scorer-label", "toxic"], "need --scorer"),
+        (["--scorer", "clf", "--scorer-label", " "], "--scorer-label: the scorer's label"),
+    ],
+)
+def test_cli_generate_checks_every_argument_before_loading(
+    tmp_path, cache, capsys, monkeypatch, extra, match
+):
+    _refuse_loading(monkeypatch)
+    (tmp_path / "file").write_text("not a folder")
+    argv = ["eval", "generate", "--model", "tiny-random-llama", "--data"]
+    argv += [str(DATA / "gen_prompts.jsonl"), "--concept", "polite", "--out", str(tmp_path / "o")]
+    assert cli.main(_with(argv, extra, file=tmp_path / "file", tmp=tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and match in err, err
+
+
+@pytest.mark.parametrize(
+    "extra,match",
+    [
+        (["--layer", "-2"], "--layer: layer must be"),
+        (["--limit", "3"], "Each fold fits on half of the 3 questions"),
+        (["--methods", "none", "--limit", "1"], "Cannot split 1 questions"),
+    ],
+)
+def test_cli_truthfulqa_mc_checks_every_argument_before_loading(
+    cache, capsys, monkeypatch, extra, match
+):
+    _refuse_loading(monkeypatch)
+    argv = ["eval", "truthfulqa-mc", "--model", "tiny-random-llama"]
+    argv += ["--truthfulqa-csv", str(DATA / "truthfulqa_small.csv"), *extra]
+    assert cli.main(argv) == 2
+    assert match in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "extra,match",
+    [
+        (["--method", "mimic"], "unknown --method 'mimic'; valid: "),
+        (["--layer", "-1"], "--layer must be a decoder layer index >= 0"),
+        (["--out", "{file}/caa.safetensors"], "cannot write --out"),
+        (["--concept", "nope"], "Unknown concept 'nope'"),
+    ],
+)
+def test_cli_fit_checks_every_argument_before_loading(
+    tmp_path, cache, capsys, monkeypatch, extra, match
+):
+    _refuse_loading(monkeypatch)
+    (tmp_path / "file").write_text("not a folder")
+    argv = ["fit", "--model", "tiny-random-llama", "--concept", "polite", "--method", "caa"]
+    argv += ["--out", str(tmp_path / "caa.safetensors")]
+    assert cli.main(_with(argv, extra, file=tmp_path / "file")) == 2
+    assert match in capsys.readouterr().err
+
+
+def test_cli_truthfulqa_mc_says_when_limit_exceeds_the_questions(cache, capsys):
+    argv = ["eval", "truthfulqa-mc", "--model", "tiny-random-llama", "--methods", "none"]
+    argv += ["--truthfulqa-csv", str(DATA / "truthfulqa_small.csv"), "--limit", "20", "--quiet"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "note: limit 20: only 8 questions available" in out
+    assert "TruthfulQA MC, 8 questions" in out
+    assert cli.main([*argv, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["n_questions"] == 8
+    assert any("only 8 questions available" in n for n in summary["notices"])
+
+
+def test_generate_says_when_a_method_wrote_no_text(cache, capsys, monkeypatch, tmp_path):
+    """An arm that ends at once (the eos first): distinct-n 0, perplexity n/a, and a note."""
+    import odesteer_core.evaluation.generation as generation
+
+    real = generation.generate_arms
+
+    def caa_ends_at_once(lm, *args, **kwargs):
+        *_, comparison = real(lm, *args, **kwargs)
+        for record in comparison.arms:
+            if record.name.startswith("caa"):
+                eos = lm.tokenizer.eos_token_id
+                record.token_ids, record.tokens, record.text = [eos], [""], ""
+                record.finished = True
+        yield comparison
+
+    monkeypatch.setattr(generation, "generate_arms", caa_ends_at_once)
+    argv = ["eval", "generate", "--model", "tiny-random-llama", "--concept", "polite"]
+    argv += ["--data", str(DATA / "gen_prompts.jsonl"), "--methods", "none,caa"]
+    argv += ["--max-new-tokens", "3", "--out", str(tmp_path / "gen.jsonl"), "--quiet"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "note: caa at strength 0.2 produced no text in any of its 3 generations" in out
+    caa_line = next(line for line in out.splitlines() if line.strip().startswith("caa"))
+    assert "distinct-2 0.000" in caa_line and "perplexity n/a" in caa_line
+    assert "nan" not in out
+    assert cli.main([*argv, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    caa = summary["results"]["caa"]
+    assert caa["empty"] == caa["n"] == 3 and caa["distinct_2"] == 0.0
+    assert caa["perplexity"] is None and summary["results"]["none"]["empty"] == 0
+
+
+def test_quiet_shows_no_progress_bar_at_all(tmp_path, capsys, monkeypatch):
+    """Building and loading the model shows transformers' bars, scoring ours; --quiet hides all,
+    and only while the command runs."""
+    argv = ["eval", "truthfulqa-mc", "--model", "tiny-random-llama", "--methods", "none"]
+    argv += ["--truthfulqa-csv", str(DATA / "truthfulqa_small.csv"), "--limit", "2", "--json"]
+    bars = ["Writing model shards", "Loading weights", "truthfulqa-mc", "it/s]"]
+    for quiet in (False, True):
+        monkeypatch.setenv("ODESTEER_CACHE", str(tmp_path / f"cache-{quiet}"))  # built afresh
+        assert cli.main([*argv, "--quiet"] if quiet else argv) == 0
+        err = capsys.readouterr().err
+        assert [bar for bar in bars if bar in err] == ([] if quiet else bars), err
+        assert transformers.utils.logging.is_progress_bar_enabled()  # back on after the command

@@ -47,12 +47,19 @@ def cmd_concepts(args) -> dict:
 
 
 def cmd_fit(args) -> dict:
+    from odesteer_core.cli.options import check_layer_option, check_out_option
     from odesteer_core.method.persistence import save_steerer
+    from odesteer_core.method.registry import STEERERS
     from odesteer_core.pipeline import fit_concept
 
+    if args.method not in STEERERS:  # every check, and the concept, before the slow model load
+        raise ValueError(f"unknown --method {args.method!r}; valid: {', '.join(sorted(STEERERS))}")
+    check_layer_option(args.layer)
+    check_out_option(args.out)
+    concept = _concept(args)
     lm, load_s = load_model(args)
     t0 = time.perf_counter()
-    fitted = fit_concept(lm, _concept(args), layer=args.layer, methods=(), progress=not args.quiet)
+    fitted = fit_concept(lm, concept, layer=args.layer, methods=(), progress=not args.quiet)
     steerer = fitted.steerer(args.method)
     path = save_steerer(steerer, args.out)
     summary = {
@@ -71,20 +78,11 @@ def cmd_fit(args) -> dict:
 
 def compare_request(args) -> tuple:
     """The command's settings, checked with the app's ranges before anything loads."""
+    from odesteer_core.cli.options import sampling_values
     from odesteer_core.pipeline.request import CompareRequest
 
-    values = {
-        "prompt": args.prompt,
-        "one_step": args.one_step,
-        "positions": args.positions,
-        "max_new_tokens": args.max_new_tokens,
-        "do_sample": args.sample,
-        "temperature": args.temperature,
-        "top_p": args.top_p,
-        "top_k": args.top_k,
-        "repetition_penalty": args.repetition_penalty,
-        "seed": args.seed,
-    }
+    values = {"prompt": args.prompt, "one_step": args.one_step, "positions": args.positions}
+    values.update(sampling_values(args))
     optional = {"strength": args.strength, "steps": args.steps, "solver": args.solver}
     values.update({k: v for k, v in optional.items() if v is not None})
     if args.layer is not None:
@@ -147,6 +145,8 @@ def cmd_smoke(args) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from odesteer_core.cli.options import add_sampling_options, honour_quiet
+
     parser = argparse.ArgumentParser(
         prog="python -m odesteer_core", description=__doc__.split("\n")[0]
     )
@@ -159,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(p)
     p.add_argument("--method", default="odesteer", help="odesteer, caa, iti, repe, ...")
     p.add_argument("--out", required=True, help="output .safetensors file")
-    p.set_defaults(func=cmd_fit)
+    p.set_defaults(func=honour_quiet(cmd_fit))
 
     for name, helptext in (("compare", "generate the arms side by side"), ("smoke", "self-check")):
         p = sub.add_parser(name, help=helptext)
@@ -177,17 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--steps", type=int, default=None, help="ODESteer solver steps (10)")
         p.add_argument("--solver", default=None, help="euler, midpoint, rk4")
         p.add_argument("--one-step", default="caa", help="caa, iti, repe, step_odesteer")
-        p.add_argument("--max-new-tokens", type=int, default=64 if name == "compare" else 8)
-        p.add_argument("--sample", action="store_true", help="sample instead of greedy")
-        p.add_argument("--temperature", type=float, default=1.0)
-        p.add_argument("--top-p", type=float, default=1.0)
-        p.add_argument("--top-k", type=int, default=0)
-        p.add_argument("--repetition-penalty", type=float, default=1.0)
-        p.add_argument("--seed", type=int, default=0)
+        add_sampling_options(p, paper=False, max_new_tokens=64 if name == "compare" else 8)
         p.add_argument("--arms", default="none,one_step,odesteer")
         p.add_argument("--positions", default="last", choices=("last", "from_prompt_end"))
         p.add_argument("--save-trajectories", default=None, help="JSON file with every path")
-        p.set_defaults(func=cmd_compare if name == "compare" else cmd_smoke)
+        p.set_defaults(func=honour_quiet(cmd_compare if name == "compare" else cmd_smoke))
     add_eval_parser(sub)
     return parser
 

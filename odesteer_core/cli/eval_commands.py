@@ -1,16 +1,24 @@
 """The ``eval`` subcommand: ``python -m odesteer_core eval {truthfulqa-mc,generate} ...``.
 
 Follows ``commands.py``: with ``--json`` the last line of standard output is one JSON object, progress
-bars go to stderr, and user errors become ``error: ...`` with exit status 2.
+bars go to stderr (none with ``--quiet``), and user errors become ``error: ...`` with exit status 2.
+Every option is checked, and the prompts and concepts are read, before the (slow) model load.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from odesteer_core.cli.options import (
     add_model_options,
     add_output_options,
+    add_sampling_options,
+    check_out_option,
+    generation_settings,
+    honour_quiet,
     load_model,
     positive_int,
 )
@@ -18,6 +26,35 @@ from odesteer_core.cli.options import (
 __all__ = ["add_eval_parser", "cmd_eval_generate", "cmd_eval_truthfulqa_mc"]
 
 _METHODS_HELP = "comma-separated: none, caa, iti, repe, step_odesteer, odesteer, linear_act"
+# {field of the value object: dest of its option}
+_SWEEP = {
+    "methods": "methods",
+    "strengths": "strength",
+    "layer": "layer",
+    "steps": "steps",
+    "solver": "solver",
+    "seed": "seed",
+    "batch_size": "batch_size",
+}
+_SOURCE = {
+    "data": "data",
+    "concept": "concept",
+    "truthfulqa_csv": "truthfulqa_csv",
+    "limit": "limit",
+}
+_SCORER = {
+    "model": "scorer",
+    "label": "scorer_label",
+    "pairs": "scorer_pairs",
+    "device": "scorer_device",
+}
+# (label, key, format) of each column of the printed tables
+_MC_COLUMNS = (("MC1", "mc1", ".3f"), ("MC2", "mc2", ".3f"), ("MC3", "mc3", ".3f"))
+_GEN_COLUMNS = (
+    ("distinct-2", "distinct_2", ".3f"),
+    ("perplexity", "perplexity", ".2f"),
+    ("score", "score", ".3f"),
+)
 
 
 def _common(p: argparse.ArgumentParser, *, default_strength: float) -> None:
@@ -34,105 +71,87 @@ def _common(p: argparse.ArgumentParser, *, default_strength: float) -> None:
     p.add_argument("--layer", type=int, default=None, help="decoder layer (default ~40%% depth)")
     p.add_argument("--steps", type=int, default=None, help="ODE methods' solver steps (10)")
     p.add_argument("--solver", default=None, help="euler, midpoint, rk4")
-    p.add_argument("--seed", type=int, default=0, help="seed of the 2-fold split and the fits")
     p.add_argument("--batch-size", type=positive_int, default=8, help="rows per forward pass")
     add_output_options(p)
 
 
+@contextmanager
+def _as_options(options: dict[str, str]) -> Iterator[None]:
+    """A ``SettingError`` inside names the option of its field (``--strength``), not the field."""
+    from odesteer_core.evaluation.specs import SettingError
+
+    try:
+        yield
+    except SettingError as err:
+        flag = "--" + options.get(err.field, err.field).replace("_", "-")
+        raise ValueError(f"{flag}: {err}") from None
+
+
+def _from_args(kind: type, args: argparse.Namespace, options: dict[str, str]):
+    """``kind`` (a value object checked on construction) made of the command's ``options``."""
+    with _as_options(options):
+        return kind(**{f: getattr(args, d) for f, d in options.items() if hasattr(args, d)})
+
+
+def _cell(value: float | None, fmt: str) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else format(value, fmt)
+
+
+def _report(args: argparse.Namespace, evaluation, title: str, columns: tuple) -> dict:
+    """Print (unless ``--json``) the notes, ``title``, then one table per strength: a line per
+    method, with ``columns`` (label, key, format); return the JSON summary."""
+    if not args.json:
+        _print_tables(evaluation, title, columns)
+    return evaluation.to_dict()
+
+
+def _print_tables(evaluation, title: str, columns: tuple[tuple[str, str, str], ...]) -> None:
+    for note in evaluation.notices:
+        print(f"note: {note}")
+    print(title)
+    for entry in evaluation.sweep:
+        print(f"strength {entry['strength']:g}")
+        for method, r in entry["results"].items():
+            cells = [f"{label} {_cell(r[key], fmt)}" for label, key, fmt in columns if key in r]
+            print(f"  {method:<14} {'  '.join(cells)}")
+
+
 def cmd_eval_truthfulqa_mc(args: argparse.Namespace) -> dict:
     """TruthfulQA MC1/MC2 per method and strength (2-fold protocol)."""
-    from odesteer_core.concepts.truthfulqa import load_truthfulqa_questions
-    from odesteer_core.evaluation.truthfulqa_mc import (
-        check_methods,
-        check_strengths,
-        evaluate_truthfulqa_mc,
-    )
+    from odesteer_core.evaluation import PromptSource, Sweep, evaluate_truthfulqa_mc
+    from odesteer_core.evaluation.prompts import two_fold
 
-    methods = check_methods(args.methods)  # all checks before the (slow) model load
-    strengths = check_strengths(args.strength, name="--strength")
-    questions = load_truthfulqa_questions(args.truthfulqa_csv)[: args.limit]
+    sweep = _from_args(Sweep, args, _SWEEP)  # all checks before the (slow) model load
+    questions, notices = _from_args(PromptSource, args, _SOURCE).questions()
+    two_fold(questions, sweep)  # enough questions to split, and to fit on either half
     lm, load_s = load_model(args)
-    evaluation = evaluate_truthfulqa_mc(
-        lm,
-        questions,
-        methods=methods,
-        strengths=strengths,
-        layer=args.layer,
-        seed=args.seed,
-        steps=args.steps,
-        solver=args.solver,
-        batch_size=args.batch_size,
-        progress=not args.quiet,
-    )
+    evaluation = evaluate_truthfulqa_mc(lm, questions, sweep, progress=not args.quiet)
     evaluation.timing["load_s"] = load_s
-    if not args.json:
-        for note in evaluation.notices:
-            print(f"note: {note}")
-        print(f"TruthfulQA MC, {len(questions)} questions, 2-fold, layer {evaluation.layer}")
-        for entry in evaluation.sweep:
-            print(f"strength {entry['strength']:g}")
-            for method, r in entry["results"].items():
-                print(f"  {method:<14} MC1 {r['mc1']:.3f}  MC2 {r['mc2']:.3f}  MC3 {r['mc3']:.3f}")
-    return evaluation.to_dict()
+    evaluation.notices[:0] = notices
+    title = f"TruthfulQA MC, {len(questions)} questions, 2-fold, layer {evaluation.layer}"
+    return _report(args, evaluation, title, _MC_COLUMNS)
 
 
 def cmd_eval_generate(args: argparse.Namespace) -> dict:
     """Generate with every method, save JSONL, report distinct-n, perplexity and scores."""
-    from odesteer_core.evaluation.generation import GEN_TASKS, evaluate_generation
-    from odesteer_core.evaluation.truthfulqa_mc import check_methods, check_strengths
-    from odesteer_core.lm.sampling import GenerationSettings
+    from odesteer_core.evaluation import PromptSource, Scorer, Sweep, evaluate_generation
 
-    methods = check_methods(args.methods)
-    strengths = check_strengths(args.strength, name="--strength")
-    if args.concept is None and args.data != "truthfulqa" and methods != ("none",):
-        raise ValueError("name the concept to steer towards: --concept NAME (or FILE)")
-    n_new = args.max_new_tokens or (
-        GEN_TASKS[args.data].max_new_tokens if args.data in GEN_TASKS else 50
-    )
-    settings = GenerationSettings(
-        max_new_tokens=n_new,
-        do_sample=not args.greedy,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        repetition_penalty=args.repetition_penalty,
-        seed=args.seed,
-    )
+    sweep = _from_args(Sweep, args, _SWEEP)  # all checks before the (slow) model load
+    source = _from_args(PromptSource, args, _SOURCE)
+    if args.scorer is None and (args.scorer_label or args.scorer_pairs or args.scorer_device):
+        raise ValueError("--scorer-label, --scorer-pairs and --scorer-device need --scorer MODEL")
+    scorer = None if args.scorer is None else _from_args(Scorer, args, _SCORER)
+    settings = generation_settings(args, max_new_tokens=source.max_new_tokens)
+    check_out_option(args.out)
+    with _as_options(_SOURCE):
+        prompts = source.load(sweep)  # the prompts and the concept, read before the model
     lm, load_s = load_model(args)
     evaluation = evaluate_generation(
-        lm,
-        args.data,
-        concept=args.concept,
-        truthfulqa_csv=args.truthfulqa_csv,
-        limit=args.limit,
-        methods=methods,
-        strengths=strengths,
-        settings=settings,
-        layer=args.layer,
-        steps=args.steps,
-        solver=args.solver,
-        out=args.out,
-        scorer=args.scorer,
-        scorer_label=args.scorer_label,
-        scorer_pairs=args.scorer_pairs,
-        scorer_device=args.scorer_device or str(lm.device),
-        batch_size=args.batch_size,
-        seed=args.seed,
-        progress=not args.quiet,
+        lm, prompts, settings=settings, scorer=scorer, out=args.out, progress=not args.quiet
     )
     evaluation.timing["load_s"] = load_s
-    if not args.json:
-        for note in evaluation.notices:
-            print(f"note: {note}")
-        print(f"{len(evaluation.rows)} generations saved to {evaluation.out}")
-        for entry in evaluation.sweep:
-            print(f"strength {entry['strength']:g}")
-            for method, r in entry["results"].items():
-                extra = f"  score {r['score']:.3f}" if "score" in r else ""
-                print(
-                    f"  {method:<14} distinct-2 {r['distinct_2']:.3f}  "
-                    f"perplexity {r['perplexity']:.2f}{extra}"
-                )
-    return evaluation.to_dict()
+    title = f"{len(evaluation.rows)} generations saved to {evaluation.out}"
+    return _report(args, evaluation, title, _GEN_COLUMNS)
 
 
 def add_eval_parser(sub: argparse._SubParsersAction) -> None:
@@ -142,7 +161,8 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
 
     p = tasks.add_parser("truthfulqa-mc", help="TruthfulQA multiple choice by likelihood")
     _common(p, default_strength=0.2)
-    p.set_defaults(func=cmd_eval_truthfulqa_mc)
+    p.add_argument("--seed", type=int, default=0, help="seed of the 2-fold split and the fits")
+    p.set_defaults(func=honour_quiet(cmd_eval_truthfulqa_mc))
 
     p = tasks.add_parser("generate", help="generate with each method, save JSONL, score")
     _common(p, default_strength=0.2)
@@ -152,13 +172,9 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument("--concept", default=None, help="what to steer towards (default: truthfulqa)")
     p.add_argument("--out", default="generations.jsonl", help="JSONL file, one row per arm")
-    p.add_argument("--max-new-tokens", type=positive_int, default=None, help="default: task's")
-    p.add_argument("--greedy", action="store_true", help="greedy instead of the paper's sampling")
-    p.add_argument("--temperature", type=float, default=0.7)
-    p.add_argument("--top-p", type=float, default=0.9)
-    p.add_argument("--repetition-penalty", type=float, default=1.1)
+    add_sampling_options(p, paper=True, max_new_tokens=None)  # the paper's sampling
     p.add_argument("--scorer", default=None, help="Hub id/folder of a classifier or reward model")
     p.add_argument("--scorer-label", default=None, help="label whose probability is the score")
     p.add_argument("--scorer-pairs", action="store_true", help="score (prompt, text) pairs")
     p.add_argument("--scorer-device", default=None, help="default: the model's device")
-    p.set_defaults(func=cmd_eval_generate)
+    p.set_defaults(func=honour_quiet(cmd_eval_generate))

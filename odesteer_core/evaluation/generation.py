@@ -1,17 +1,16 @@
 """Generation tasks: generate with each method, save JSONL, score with judge-free metrics.
 
-Prompts come from the paper's tasks through ``datasets`` or from a small local JSONL/CSV/TXT file.
-Every method and strength is one arm of ``generate_arms``: the arms of a prompt share one batch
-and the sampling noise, so they differ only by steering. Judge-free metrics: distinct-n over
-whitespace words, and perplexity under the unsteered model (its own generated token ids, no
-hook). A classifier or reward model the user names scores the texts through transformers'
-``pipeline``. TruthfulQA data with the TruthfulQA concept runs the paper's 2-fold protocol.
+The prompts come from a ``PromptSource`` (a task of the paper or a local file, see ``prompts.py``)
+and the arms from a ``Sweep``. Every method and strength is one arm of ``generate_arms``: the arms
+of a prompt share one batch and the sampling noise, so they differ only by steering. Judge-free
+metrics: distinct-n over whitespace words, and perplexity under the unsteered model (its own
+generated token ids, no hook). A ``Scorer`` (a classifier or reward model the user names) scores
+the texts through transformers' ``pipeline``. TruthfulQA data with the TruthfulQA concept runs the
+paper's 2-fold protocol.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import time
@@ -21,146 +20,50 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from odesteer_core.concepts.files import read_text_file
-from odesteer_core.concepts.sources import load_concept
-from odesteer_core.concepts.truthfulqa import (
-    load_truthfulqa_questions,
-    truthfulqa_concept,
-    truthfulqa_split,
+from odesteer_core.evaluation.prompts import (
+    GEN_TASKS,
+    PromptFold,
+    PromptSet,
+    PromptSource,
+    load_prompts,
 )
-from odesteer_core.evaluation.truthfulqa_mc import (
-    MC_METHODS,
-    check_methods,
-    check_strengths,
-    continuation_logprobs,
-)
-from odesteer_core.lm.generate import Arm, generate_arms
+from odesteer_core.evaluation.specs import Scorer, Sweep, check_writable
+from odesteer_core.evaluation.truthfulqa_mc import continuation_logprobs
+from odesteer_core.lm.generate import generate_arms
 from odesteer_core.lm.loading import LoadedLM
 from odesteer_core.lm.sampling import GenerationSettings
 from odesteer_core.lm.tokens import token_ids
-from odesteer_core.method.strength import relative_to_T
-from odesteer_core.pipeline import DEFAULT_STRENGTH, fit_concept
+from odesteer_core.pipeline import FittedConcept
 
 __all__ = [
     "GEN_TASKS",
+    "PAPER_SAMPLING",
     "GenEvaluation",
-    "GenTask",
     "classifier_scores",
     "distinct_n",
     "evaluate_generation",
     "load_prompts",
 ]
 
-
-@dataclass(frozen=True)
-class GenTask:
-    """A generation task of the paper: where its prompts live on the Hub."""
-
-    dataset: str
-    config: str | None
-    split: str
-    field: str  # column of the prompt (RealToxicityPrompts: a dict with "text")
-    max_new_tokens: int  # the paper's setting
-
-
-GEN_TASKS = {  # the paper's generation tasks; TruthfulQA also reads a local CSV
-    "truthfulqa": GenTask("truthfulqa/truthful_qa", "generation", "validation", "question", 50),
-    "ultrafeedback": GenTask(
-        "HuggingFaceH4/ultrafeedback_binarized", None, "test_prefs", "prompt", 128
-    ),
-    "realtoxicityprompts": GenTask("allenai/real-toxicity-prompts", None, "train", "prompt", 50),
-}
-_PROMPT_KEYS = ("prompt", "question", "text", "instruction")
-_FILE_HINT = ".jsonl with a 'prompt' field, .csv with a 'prompt' column, or .txt, one per line"
+PAPER_SAMPLING = {"do_sample": True, "temperature": 0.7, "top_p": 0.9, "repetition_penalty": 1.1}
 
 
 def distinct_n(texts: Sequence[str], n: int) -> float:
     """Distinct n-grams over all n-grams of whitespace-split words, pooled over ``texts``.
 
-    N-grams never cross from one text into the next. Returns NaN when there is no n-gram.
+    N-grams never cross from one text into the next. A text of fewer than ``n`` words counts as
+    one n-gram of all its words, so a short answer still counts, once: with every text at least
+    ``n`` words long this is the usual distinct-n. A text without a word adds nothing; when no
+    text has a word the result is 0.0 (nothing generated, nothing distinct), never NaN.
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive int, got {n!r}")
     grams = []
     for text in texts:
         words = text.split()
-        grams += [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
-    return len(set(grams)) / len(grams) if grams else float("nan")
-
-
-def _prompt_of(record: object, where: str) -> str:
-    if isinstance(record, dict):
-        lowered = {str(k).strip().lower(): v for k, v in record.items()}
-        for key in _PROMPT_KEYS:
-            value = lowered.get(key)
-            if isinstance(value, dict):  # RealToxicityPrompts: {"prompt": {"text": ...}}
-                value = value.get("text")
-            if isinstance(value, str) and value.strip():
-                return value.strip()
-    raise ValueError(
-        f"{where}: no non-empty prompt; give each row one of the fields {_PROMPT_KEYS}"
-    )
-
-
-def _from_file(path: str) -> list[str]:
-    text, suffix = read_text_file(path), Path(path).suffix.lower()
-    if suffix in (".jsonl", ".json"):
-        prompts = []
-        for i, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                try:
-                    prompts.append(_prompt_of(json.loads(line), f"{path} line {i}"))
-                except json.JSONDecodeError as err:
-                    raise ValueError(f"{path} line {i} is not JSON ({err.msg})") from err
-    elif suffix == ".csv":
-        rows = csv.DictReader(io.StringIO(text))
-        prompts = [_prompt_of(r, f"{path} row {i}") for i, r in enumerate(rows, start=1)]
-    elif suffix == ".txt":
-        prompts = [line.strip() for line in text.splitlines() if line.strip()]
-    else:
-        raise ValueError(f"unknown prompt file type {suffix!r} of {path!r}; use {_FILE_HINT}")
-    if not prompts:
-        raise ValueError(f"{path} holds no prompts; use {_FILE_HINT}")
-    return prompts
-
-
-def load_prompts(
-    data: str, *, limit: int | None = None, truthfulqa_csv: str | None = None
-) -> list[str]:
-    """Prompts of a task in ``GEN_TASKS`` (through ``datasets``) or of a local file.
-
-    Args:
-        data: A task name or the path of a .jsonl/.csv/.txt file.
-        limit: Keep the first ``limit`` prompts.
-        truthfulqa_csv: Local TruthfulQA CSV for the ``truthfulqa`` task (offline).
-
-    Raises:
-        ValueError: unknown task or file type, unreadable data, rows without a prompt.
-    """
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise ValueError(f"limit must be a positive int, got {limit!r}")
-    if data == "truthfulqa":
-        return [q.question for q in load_truthfulqa_questions(truthfulqa_csv)][:limit]
-    if data in GEN_TASKS:
-        task = GEN_TASKS[data]
-        try:
-            import datasets  # heavy, and only needed for Hub data
-
-            split = task.split if limit is None else f"{task.split}[:{limit}]"
-            rows = datasets.load_dataset(task.dataset, task.config, split=split)
-        except Exception as exc:
-            raise ValueError(
-                f"could not load {data!r} ({task.dataset}) from the Hugging Face Hub "
-                f"({type(exc).__name__}: {exc}); pass a local file instead ({_FILE_HINT})"
-            ) from exc
-        return [
-            _prompt_of({"prompt": r[task.field]}, f"{data} row {i}") for i, r in enumerate(rows)
-        ]
-    if Path(data).suffix:
-        return _from_file(data)[:limit]
-    raise ValueError(
-        f"unknown data {data!r}; use one of {sorted(GEN_TASKS)} or a file ({_FILE_HINT})"
-    )
+        starts = max(len(words) - n + 1, 1) if words else 0
+        grams += [tuple(words[i : i + n]) for i in range(starts)]
+    return len(set(grams)) / len(grams) if grams else 0.0
 
 
 def classifier_scores(
@@ -237,27 +140,28 @@ def _clean(value: object) -> object:
     return [_clean(v) for v in value] if isinstance(value, list) else value
 
 
-def _generate(lm, prompts, fitted, methods, strengths, layer, settings, fold, bar, ode):
-    """One row per prompt and arm; all arms of a prompt in one batch. ``ode``: (steps, solver)."""
-    arms, meta = [], []
-    for m in methods:
-        for s in [None] if m == "none" else strengths:
-            if s is None:
-                arms.append(Arm("none"))
-            else:
-                T = relative_to_T(fitted.steerer(m), s)
-                arms.append(Arm(f"{m}@{s:g}", fitted.steerer(m), T, steps=ode[0], solver=ode[1]))
-            meta.append((m, s))
+def _generate(
+    lm: LoadedLM,
+    fold: PromptFold,
+    fitted: FittedConcept | None,
+    sweep: Sweep,
+    settings: GenerationSettings,
+    bar: tqdm,
+) -> list[dict]:
+    """One row per prompt and arm; all arms of a prompt in one batch."""
+    arms = sweep.arms(fitted)
     judge = fitted.odesteer if fitted is not None else None
-    rows = []
-    for i, prompt in enumerate(prompts):
+    layer, rows = sweep.layer_of(lm), []
+    for i, prompt in enumerate(fold.prompts):
         seeded = GenerationSettings(**{**settings.to_dict(), "seed": settings.seed + i})
-        *_, comparison = generate_arms(lm, prompt, arms, layer=layer, judge=judge, settings=seeded)
+        *_, comparison = generate_arms(
+            lm, prompt, list(arms.values()), layer=layer, judge=judge, settings=seeded
+        )
         context = token_ids(lm, comparison.formatted_prompt)
-        for (method, strength), r in zip(meta, comparison.arms):
+        for (method, strength), r in zip(arms, comparison.arms):
             ids = r.token_ids[:-1] if r.finished else r.token_ids  # the eos is not text
-            row = {"fold": fold, "prompt": prompt, "method": method, "strength": strength, "T": r.T}
-            row.update(steps=r.steps, text=r.text, token_ids=r.token_ids)
+            row = {"fold": fold.fold, "prompt": prompt, "method": method, "strength": strength}
+            row.update(T=r.T, steps=r.steps, text=r.text, token_ids=r.token_ids)
             row["mean_barrier"] = r.mean_barrier  # the fitted ODESteer barrier h, per token
             row.update({f"distinct_{n}": distinct_n([r.text], n) for n in (1, 2, 3)})
             rows.append({**row, "_pair": (context, ids)})
@@ -265,128 +169,130 @@ def _generate(lm, prompts, fitted, methods, strengths, layer, settings, fold, ba
     return rows
 
 
-def _summary(rows: list[dict], methods: Sequence[str], strengths: list[float]) -> list[dict]:
-    sweep = []
-    for s in strengths:
-        table = {}
-        for m in methods:
-            mine = [r for r in rows if r["method"] == m and r["strength"] in (None, s)]
-            texts = [r["text"] for r in mine]
-            table[m] = {
-                "n": len(mine),
-                **{f"distinct_{n}": distinct_n(texts, n) for n in (1, 2, 3)},
-            }
-            for key in ("perplexity", "mean_barrier", "score"):
-                finite = [r[key] for r in mine if r.get(key) is not None]  # rows are _clean
-                if any(key in r for r in mine):
-                    table[m][key] = sum(finite) / len(finite) if finite else float("nan")
-        sweep.append({"strength": s, "results": table})
-    return sweep
+def _rows_of(rows: list[dict], method: str, strength: float | None) -> list[dict]:
+    return [r for r in rows if r["method"] == method and r["strength"] == strength]
 
 
-def _jobs(data, concept, truthfulqa_csv, limit, steered, seed) -> list[tuple]:
-    """(fold, prompts, concept to fit or None) per fold; TruthfulQA runs the 2-fold protocol."""
-    if data == "truthfulqa" and concept in (None, "truthfulqa") and steered:
-        questions = load_truthfulqa_questions(truthfulqa_csv)[:limit]
-        return [
-            (
-                k,
-                [questions[i].question for i in idx],
-                truthfulqa_concept(questions, split="train", fold=k, seed=seed),
+def _summary(rows: list[dict], method: str, strength: float | None) -> dict:
+    """The metrics of one arm's rows (``rows`` are ``_clean``: None where NaN)."""
+    mine = _rows_of(rows, method, strength)
+    texts = [r["text"] for r in mine]
+    summary = {
+        "n": len(mine),
+        "empty": sum(not t.split() for t in texts),  # texts without a word
+        **{f"distinct_{n}": distinct_n(texts, n) for n in (1, 2, 3)},
+    }
+    for key in ("perplexity", "mean_barrier", "score"):
+        finite = [r[key] for r in mine if r.get(key) is not None]
+        if any(key in r for r in mine):
+            summary[key] = sum(finite) / len(finite) if finite else float("nan")
+    return summary
+
+
+def _empty_notices(rows: list[dict], sweep: Sweep) -> list[str]:
+    """Say which arms generated texts without a word (every one, or some)."""
+    notices = []
+    for method, strength in sweep.arm_keys():
+        mine = _rows_of(rows, method, strength)
+        empty = sum(not r["text"].split() for r in mine)
+        name = method if strength is None else f"{method} at strength {strength:g}"
+        if mine and empty == len(mine):
+            notices.append(
+                f"{name} produced no text in any of its {empty} generations (each ended at once "
+                "or wrote only spaces): its distinct-n is 0 and its perplexity may be n/a."
             )
-            for k, idx in enumerate(truthfulqa_split(questions, seed=seed))
-        ]
-    if concept is None and steered:
-        raise ValueError("name the concept the steerers are fitted on (--concept NAME or FILE)")
-    prompts = load_prompts(data, limit=limit, truthfulqa_csv=truthfulqa_csv)
-    return [
-        (None, prompts, load_concept(concept, truthfulqa_csv=truthfulqa_csv) if steered else None)
-    ]
+        elif empty:
+            notices.append(
+                f"{name}: {empty} of its {len(mine)} generations are empty; distinct-n counts "
+                "only the others."
+            )
+    return notices
+
+
+def _prompt_set(prompts: PromptSource | PromptSet | str, sweep: Sweep | None) -> PromptSet:
+    if isinstance(prompts, str):
+        prompts = PromptSource(prompts)
+    if isinstance(prompts, PromptSource):
+        return prompts.load(Sweep() if sweep is None else sweep)
+    if not isinstance(prompts, PromptSet):
+        raise TypeError(
+            f"prompts must be a PromptSource or PromptSet, got {type(prompts).__name__}"
+        )
+    if sweep is not None and sweep != prompts.sweep:
+        raise ValueError("these prompts were loaded for another sweep: load them with this one")
+    return prompts
 
 
 def evaluate_generation(
     lm: LoadedLM,
-    data: str,
+    prompts: PromptSource | PromptSet | str,
+    sweep: Sweep | None = None,
     *,
-    concept: str | None = None,
-    truthfulqa_csv: str | None = None,
-    limit: int | None = None,
-    methods: Sequence[str] = MC_METHODS,
-    strengths: Sequence[float] = (DEFAULT_STRENGTH,),
     settings: GenerationSettings | None = None,
-    layer: int | None = None,
-    steps: int | None = None,
-    solver: str | None = None,
+    scorer: Scorer | None = None,
     out: str | Path | None = None,
-    scorer: str | None = None,
-    scorer_label: str | None = None,
-    scorer_pairs: bool = False,
-    scorer_device: str | None = None,
-    batch_size: int = 8,
-    seed: int = 0,
     progress: bool = True,
     cache_dir: str | None = None,
 ) -> GenEvaluation:
-    """Generate for every prompt with every method, score, and write one JSONL row per arm.
+    """Generate for every prompt with every arm of the sweep, score, write one JSONL row per arm.
 
     Args:
-        data: A task in ``GEN_TASKS`` or a local prompt file (see ``load_prompts``).
-        concept: What the steerers are fitted on (``load_concept``). Default for TruthfulQA
-            data: the TruthfulQA concept with the 2-fold protocol; required otherwise.
-        settings: Decoding settings; default the paper's sampling (temperature 0.7, top-p 0.9,
-            repetition penalty 1.1) and the task's number of new tokens (50 for files).
-        out: JSONL path for the rows (None: not written).
-        scorer, scorer_label, scorer_pairs, scorer_device: see ``classifier_scores``.
-        Other arguments as in ``evaluate_truthfulqa_mc``.
+        lm: The loaded model.
+        prompts: Where the prompts come from and what the steerers fit on (``PromptSource``, or
+            just its ``data``), or those prompts already read (``PromptSource.load``, for the
+            same ``sweep``). TruthfulQA data with the TruthfulQA concept runs the 2-fold protocol.
+        sweep: Methods, strengths, layer, ODE steps and solver, seed and batch size (default
+            ``Sweep()``: every method of ``MC_METHODS`` at the default strength).
+        settings: Decoding settings; default the paper's sampling (``PAPER_SAMPLING``:
+            temperature 0.7, top-p 0.9, repetition penalty 1.1) with the task's number of new
+            tokens (50 for files) and the sweep's seed.
+        scorer: A classifier or reward model that scores every text (None: no score).
+        out: JSONL path for the rows (None: not written); checked before anything runs.
+        progress: Progress bars on stderr.
+        cache_dir: Activation cache folder (default under ``cache_root()``).
     """
-    methods, strengths = check_methods(methods), check_strengths(strengths)
+    prompts = _prompt_set(prompts, sweep)
+    sweep, source = prompts.sweep, prompts.source
     if settings is None:
-        n_new = GEN_TASKS[data].max_new_tokens if data in GEN_TASKS else 50
-        paper = {"do_sample": True, "temperature": 0.7, "top_p": 0.9, "repetition_penalty": 1.1}
-        settings = GenerationSettings(max_new_tokens=n_new, seed=seed, **paper)
-    layer = lm.default_layer() if layer is None else lm.check_layer(layer)
-    steered = tuple(m for m in methods if m != "none")
-    jobs = _jobs(data, concept, truthfulqa_csv, limit, steered, seed)
+        n_new = source.max_new_tokens
+        settings = GenerationSettings(max_new_tokens=n_new, seed=sweep.seed, **PAPER_SAMPLING)
+    out = None if out is None else check_writable(out)
+    layer = sweep.layer_of(lm)  # an out-of-range layer fails before any work
     t0, rows = time.perf_counter(), []
-    with tqdm(total=sum(len(j[1]) for j in jobs), desc="generate", disable=not progress) as bar:
-        for fold, prompts, chosen in jobs:
-            fitted = chosen and fit_concept(
-                lm,
-                chosen,
-                layer=layer,
-                methods=steered,
-                progress=progress,
-                cache_dir=cache_dir,
-                seed=seed,
-            )
-            args = (methods, strengths, layer, settings, fold, bar, (steps, solver))
-            rows += _generate(lm, prompts, fitted, *args)
+    with tqdm(total=prompts.n_prompts, desc="generate", disable=not progress) as bar:
+        for fold in prompts.folds:
+            fitted = None
+            if fold.concept is not None:
+                fitted = sweep.fit(lm, fold.concept, progress=progress, cache_dir=cache_dir)
+            rows += _generate(lm, fold, fitted, sweep, settings, bar)
     timing = {"generate_s": time.perf_counter() - t0}
     t0 = time.perf_counter()
-    logprobs = continuation_logprobs(lm, [r.pop("_pair") for r in rows], batch_size=batch_size)
+    pairs = [r.pop("_pair") for r in rows]
+    logprobs = continuation_logprobs(lm, pairs, batch_size=sweep.batch_size)
     for row, lp in zip(rows, logprobs):  # under the unsteered model
         row["perplexity"] = math.exp(-float(lp.mean())) if len(lp) else float("nan")
     timing["perplexity_s"] = time.perf_counter() - t0
     if scorer is not None:
         t0 = time.perf_counter()
-        texts, prompts = [r["text"] for r in rows], [r["prompt"] for r in rows]
+        texts, asked = [r["text"] for r in rows], [r["prompt"] for r in rows]
         scores = classifier_scores(
-            texts, scorer, label=scorer_label, prompts=prompts if scorer_pairs else None,
-            device=scorer_device, batch_size=batch_size,
+            texts, scorer.model, label=scorer.label, prompts=asked if scorer.pairs else None,
+            device=scorer.device or str(lm.device), batch_size=sweep.batch_size,
         )  # fmt: skip
         for row, score in zip(rows, scores):
             row["score"] = score
         timing["score_s"] = time.perf_counter() - t0
     rows = _clean(rows)
     if out is not None:
-        Path(out).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-        Path(out).expanduser().write_text(lines, encoding="utf-8")
-    notices = []
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    notices = list(prompts.notices)
     if lm.offline_test_model:
         notices.append("Offline test model: random weights, so every output is meaningless.")
-    settings_out = {**settings.to_dict(), "layer": layer, "data": data, "concept": concept}
+    notices += _empty_notices(rows, sweep)
+    settings_out = {**settings.to_dict(), "layer": layer, "data": source.data}
+    settings_out["concept"] = source.concept
     out = None if out is None else str(out)
     return GenEvaluation(
-        rows, _summary(rows, methods, strengths), out, settings_out, timing, notices
+        rows, sweep.tables(lambda m, s: _summary(rows, m, s)), out, settings_out, timing, notices
     )

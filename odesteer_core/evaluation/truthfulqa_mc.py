@@ -24,19 +24,20 @@ from dataclasses import asdict, dataclass, field
 import torch
 from tqdm.auto import tqdm
 
-from odesteer_core.concepts.concept import Example, format_example
-from odesteer_core.concepts.truthfulqa import (
-    TruthfulQAQuestion,
-    truthfulqa_concept,
-    truthfulqa_split,
+from odesteer_core.concepts.concept import Concept, Example, format_example
+from odesteer_core.concepts.truthfulqa import TruthfulQAQuestion
+from odesteer_core.evaluation.prompts import two_fold
+from odesteer_core.evaluation.specs import (
+    MC_METHODS,
+    ArmKey,
+    Sweep,
+    check_methods,
+    check_strengths,
 )
 from odesteer_core.lm.generate import Arm, format_prompt
 from odesteer_core.lm.hooks import layer_output_hook
 from odesteer_core.lm.loading import LoadedLM
 from odesteer_core.lm.tokens import token_ids
-from odesteer_core.method.registry import STEERERS
-from odesteer_core.method.strength import check_strength, relative_to_T
-from odesteer_core.pipeline import DEFAULT_STRENGTH, fit_concept
 
 __all__ = [
     "MC_METHODS",
@@ -49,20 +50,7 @@ __all__ = [
     "mc_metrics",
 ]
 
-MC_METHODS = ("none", "caa", "iti", "repe", "step_odesteer", "odesteer")
-
 TokenPair = tuple[list[int], list[int]]  # (context ids, continuation ids)
-
-
-def check_methods(methods: Sequence[str]) -> tuple[str, ...]:
-    """Validate method names: ``"none"`` or keys of ``STEERERS``, distinct, at least one."""
-    if isinstance(methods, str):
-        methods = [m.strip() for m in methods.split(",") if m.strip()]
-    valid = ("none", *sorted(STEERERS))
-    bad = [m for m in methods if m not in valid]
-    if bad or not methods or len(set(methods)) != len(methods):
-        raise ValueError(f"methods must be distinct names from {list(valid)}, got {list(methods)}")
-    return tuple(methods)
 
 
 def mc_metrics(correct: Sequence[float], incorrect: Sequence[float]) -> dict[str, float]:
@@ -208,13 +196,19 @@ class MCEvaluation:
 
     model: str
     layer: int
-    methods: list[str]
-    strengths: list[float]
     sweep: list[dict]  # [{"strength": s, "results": {method: {"mc1", "mc2", "mc3", "n"}}}]
     folds: list[dict]  # per fold: train/test question indices and each arm's T per strength
     seed: int = 0
     timing: dict = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
+
+    @property
+    def methods(self) -> list[str]:
+        return list(self.sweep[0]["results"])
+
+    @property
+    def strengths(self) -> list[float]:
+        return [entry["strength"] for entry in self.sweep]
 
     @property
     def results(self) -> dict[str, dict]:
@@ -223,56 +217,55 @@ class MCEvaluation:
 
     def to_dict(self) -> dict:
         n = sum(len(f["test_questions"]) for f in self.folds)
-        return {
-            "results": self.results,
-            "strength": self.strengths[0],
-            "n_questions": n,
-            **asdict(self),
-        }
+        head = {"results": self.results, "strength": self.strengths[0], "n_questions": n}
+        return {**head, "methods": self.methods, "strengths": self.strengths, **asdict(self)}
 
 
-def check_strengths(strengths: Sequence[float], name: str = "strength") -> list[float]:
-    """Validate relative strengths: at least one, each as ``check_strength`` wants."""
-    if not strengths:
-        raise ValueError(f"give at least one {name}")
-    return [check_strength(s, name) for s in strengths]
-
-
-def _fold_arms(lm, questions, k, methods, strengths, layer, seed, steps, solver, progress, cache):
-    """Fit on the questions outside fold ``k``; one arm per (method, strength)."""
-    arms = {("none", None): Arm("none")} if "none" in methods else {}
-    steered = tuple(m for m in methods if m != "none")
-    if not steered:
-        return arms, []
-    try:
-        concept = truthfulqa_concept(questions, split="train", fold=k, seed=seed)
-    except ValueError as err:
-        raise ValueError(
-            f"{err} Each fold fits on half of the {len(questions)} questions; use more "
-            "questions (a larger --limit)."
-        ) from err
-    fitted = fit_concept(
-        lm, concept, layer=layer, methods=steered, progress=progress, cache_dir=cache, seed=seed
-    )
+def _fold_arms(
+    lm: LoadedLM,
+    questions: list[TruthfulQAQuestion],
+    concept: Concept | None,
+    sweep: Sweep,
+    progress: bool,
+    cache_dir: str | None,
+) -> tuple[dict[ArmKey, Arm], list[int]]:
+    """Fit on the fold's training ``concept``; one arm per (method, strength), and the indices
+    of the questions the fit saw."""
+    if concept is None:
+        return sweep.arms(None), []
+    fitted = sweep.fit(lm, concept, progress=progress, cache_dir=cache_dir)
     seen = {ex.question for ex in concept.positive + concept.negative}
-    for m in steered:
-        for s in strengths:
-            T = relative_to_T(fitted.steerer(m), s)
-            arms[(m, s)] = Arm(m, fitted.steerer(m), T, steps=steps, solver=solver)
-    return arms, [i for i, q in enumerate(questions) if q.question in seen]
+    return sweep.arms(fitted), [i for i, q in enumerate(questions) if q.question in seen]
+
+
+def _score_fold(
+    lm: LoadedLM,
+    test: list[TruthfulQAQuestion],
+    arms: dict[ArmKey, Arm],
+    layer: int,
+    sweep: Sweep,
+    bar: tqdm,
+) -> dict[ArmKey, list[dict]]:
+    """MC metrics of every test question under every arm."""
+    pairs = [p for q in test for p in answer_token_pairs(lm, q.question, q.correct + q.incorrect)]
+    metrics: dict[ArmKey, list[dict]] = {}
+    for key, arm in arms.items():
+        lps = continuation_logprobs(
+            lm, pairs, arm, layer=layer, batch_size=sweep.batch_size, bar=bar
+        )
+        scores, start = [float(lp.sum()) for lp in lps], 0
+        for q in test:
+            mid, stop = start + len(q.correct), start + len(q.correct) + len(q.incorrect)
+            metrics.setdefault(key, []).append(mc_metrics(scores[start:mid], scores[mid:stop]))
+            start = stop
+    return metrics
 
 
 def evaluate_truthfulqa_mc(
     lm: LoadedLM,
     questions: list[TruthfulQAQuestion],
+    sweep: Sweep | None = None,
     *,
-    methods: Sequence[str] = MC_METHODS,
-    strengths: Sequence[float] = (DEFAULT_STRENGTH,),
-    layer: int | None = None,
-    seed: int = 0,
-    steps: int | None = None,
-    solver: str | None = None,
-    batch_size: int = 8,
     progress: bool = True,
     cache_dir: str | None = None,
 ) -> MCEvaluation:
@@ -283,61 +276,43 @@ def evaluate_truthfulqa_mc(
 
     Args:
         lm: The loaded model.
-        questions: TruthfulQA questions (``load_truthfulqa_questions``), at least two.
-        methods: ``"none"`` and/or steering methods (``STEERERS``).
-        strengths: Relative strengths (``relative_to_T``), one table of the sweep each.
-        layer: Decoder layer to steer (default: about 40 % of depth).
-        seed: Seed of the question split and the steerers.
-        steps, solver: ODE methods' solver steps and solver (default 10, Euler).
-        batch_size: Answers per forward pass.
+        questions: TruthfulQA questions (``load_truthfulqa_questions``, or
+            ``PromptSource.questions``), at least two.
+        sweep: Methods, strengths, layer (default: about 40 % of depth), ODE steps and solver,
+            the seed of the question split and the steerers, and answers per forward pass
+            (default ``Sweep()``: every method of ``MC_METHODS`` at the default strength).
         progress: Progress bars on stderr.
         cache_dir: Activation cache folder (default under ``cache_root()``).
     """
-    methods, strengths = check_methods(methods), check_strengths(strengths)
-    layer = lm.default_layer() if layer is None else lm.check_layer(layer)
-    folds = truthfulqa_split(questions, seed=seed)
-    n_arms = ("none" in methods) + (len(methods) - ("none" in methods)) * len(strengths)
+    sweep = Sweep() if sweep is None else sweep
+    layer = sweep.layer_of(lm)
+    folds = two_fold(questions, sweep)
     n_answers = sum(len(q.correct) + len(q.incorrect) for q in questions)
-    per_question: dict[tuple[str, float | None], list[dict]] = {}
+    per_question: dict[ArmKey, list[dict]] = {}
     info, timing = [], {"fit_s": 0.0, "score_s": 0.0}
-    bar = tqdm(total=n_answers * n_arms, desc="truthfulqa-mc", unit="answer", disable=not progress)
-    with bar:
-        for k, test_idx in enumerate(folds):
+    total = n_answers * len(sweep.arm_keys())
+    with tqdm(total=total, desc="truthfulqa-mc", unit="answer", disable=not progress) as bar:
+        for k, (test_idx, concept) in enumerate(folds):
             t0 = time.perf_counter()
-            options = (methods, strengths, layer, seed, steps, solver, progress, cache_dir)
-            arms, train_idx = _fold_arms(lm, questions, k, *options)
+            arms, train_idx = _fold_arms(lm, questions, concept, sweep, progress, cache_dir)
             timing["fit_s"] += time.perf_counter() - t0
             t0 = time.perf_counter()
             test = [questions[i] for i in test_idx]
-            pairs = [
-                p for q in test for p in answer_token_pairs(lm, q.question, q.correct + q.incorrect)
-            ]
-            for key, arm in arms.items():
-                lps = continuation_logprobs(
-                    lm, pairs, arm, layer=layer, batch_size=batch_size, bar=bar
-                )
-                scores, start = [float(lp.sum()) for lp in lps], 0
-                for q in test:
-                    mid, stop = start + len(q.correct), start + len(q.correct) + len(q.incorrect)
-                    metrics = mc_metrics(scores[start:mid], scores[mid:stop])
-                    per_question.setdefault(key, []).append(metrics)
-                    start = stop
+            for key, metrics in _score_fold(lm, test, arms, layer, sweep, bar).items():
+                per_question.setdefault(key, []).extend(metrics)
             timing["score_s"] += time.perf_counter() - t0
-            T = {m: [a.T for (n, _), a in arms.items() if n == m] for m in methods if m != "none"}
+            T = {m: [arms[(m, s)].T for s in sweep.strengths] for m in sweep.steered}
             info.append(
                 {"fold": k, "train_questions": train_idx, "test_questions": test_idx, "T": T}
             )
-    sweep = []
-    for s in strengths:
-        table = {}
-        for m in methods:
-            rows = per_question[(m, None if m == "none" else s)]
-            table[m] = {key: sum(r[key] for r in rows) / len(rows) for key in ("mc1", "mc2", "mc3")}
-            table[m]["n"] = len(rows)
-        sweep.append({"strength": s, "results": table})
+
+    def mean(method: str, strength: float | None) -> dict:
+        rows = per_question[(method, strength)]
+        means = {key: sum(r[key] for r in rows) / len(rows) for key in ("mc1", "mc2", "mc3")}
+        return {**means, "n": len(rows)}
+
     notices = []
     if lm.offline_test_model:
         notices.append("Offline test model: random weights, so every number is meaningless.")
-    return MCEvaluation(
-        lm.name, layer, list(methods), strengths, sweep, info, seed, timing, notices
-    )
+    tables = sweep.tables(mean)
+    return MCEvaluation(lm.name, layer, tables, info, sweep.seed, timing, notices)
