@@ -11,6 +11,7 @@ import argparse
 import os
 import socket
 
+from odesteer_core.lm.loading import TINY_TRAINED_LLAMA, hub_reachable
 from odesteer_core.studio import DEFAULT_MODEL, Studio, concept_choices
 from odesteer_core.ui import CSS, build_app, concurrency
 
@@ -19,7 +20,12 @@ SMOKE_PROMPT = "How do I ask for a raise?"
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="ODESteer Studio")
-    parser.add_argument("--model", default=os.environ.get("ODESTEER_MODEL", DEFAULT_MODEL))
+    parser.add_argument(
+        "--model",
+        default=os.environ.get("ODESTEER_MODEL"),
+        help=f"Hub id, local folder or preset (default: {DEFAULT_MODEL}; without network the "
+        f"shipped demo model {TINY_TRAINED_LLAMA})",
+    )
     parser.add_argument("--truthfulqa-csv", default=os.environ.get("ODESTEER_TRUTHFULQA_CSV"))
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", default=os.environ.get("GRADIO_SERVER_PORT", "7860"))
@@ -34,6 +40,19 @@ def parse_args() -> argparse.Namespace:
         parser.error(f"--port (or GRADIO_SERVER_PORT) must be a port number, got {args.port!r}")
     args.port = int(args.port)
     return args
+
+
+def default_model() -> str:
+    """The Hub default, or the shipped demo model when the Hub cannot be reached."""
+    if hub_reachable():
+        return DEFAULT_MODEL
+    print(
+        f"note: the Hugging Face Hub is not reachable, so the app starts on the shipped demo "
+        f"model {TINY_TRAINED_LLAMA} (a tiny Llama trained on templated English chat); name "
+        "another with --model or ODESTEER_MODEL",
+        flush=True,
+    )
+    return TINY_TRAINED_LLAMA
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -68,7 +87,7 @@ def main() -> None:
                 f"port {args.port} on {args.host} is in use (another app running?); "
                 "choose another with --port or GRADIO_SERVER_PORT"
             )
-        studio = Studio(args.model, truthfulqa_csv=args.truthfulqa_csv)
+        studio = Studio(args.model or default_model(), truthfulqa_csv=args.truthfulqa_csv)
         demo = build_app(studio)
     except ValueError as err:
         raise SystemExit(f"error: {err}") from None

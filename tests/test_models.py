@@ -199,7 +199,7 @@ def test_unreachable_hub_fails_at_once_from_the_local_cache_only(monkeypatch) ->
     for proxy in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(proxy, raising=False)
     monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", "https://hub.odesteer.invalid")
-    assert not models._hub_reachable()  # .invalid never resolves (RFC 2606)
+    assert not models.hub_reachable()  # .invalid never resolves (RFC 2606)
     seen = []
     real = transformers.AutoConfig.from_pretrained
 
@@ -212,9 +212,9 @@ def test_unreachable_hub_fails_at_once_from_the_local_cache_only(monkeypatch) ->
         load_lm("odesteer-test/no-such-model-xyz")
     assert seen == [True] and "tiny-random-llama" in str(err.value)
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.odesteer.invalid:3128")
-    assert models._hub_reachable()  # behind a proxy only the Hub client can tell
+    assert models.hub_reachable()  # behind a proxy only the Hub client can tell
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    assert not models._hub_reachable()
+    assert not models.hub_reachable()
 
 
 def test_missing_local_folder(tmp_path) -> None:

@@ -10,7 +10,13 @@ from odesteer_core.lm.cpu_kernels import onednn_linear
 from odesteer_core.lm.generate import Arm, format_prompt, generate_arms
 from odesteer_core.lm.hooks import active_hooks, layer_output_hook
 from odesteer_core.lm.layers import find_decoder_layers
-from odesteer_core.lm.loading import TINY_RANDOM_LLAMA, LoadedLM, cache_root, load_lm
+from odesteer_core.lm.loading import (
+    TINY_RANDOM_LLAMA,
+    TINY_TRAINED_LLAMA,
+    LoadedLM,
+    cache_root,
+    load_lm,
+)
 from odesteer_core.lm.records import ARM_NAMES, ArmRecord, Comparison
 from odesteer_core.lm.sampling import MAX_NEW_TOKENS_CAP, GenerationSettings
 
@@ -18,6 +24,7 @@ __all__ = [
     "ARM_NAMES",
     "MAX_NEW_TOKENS_CAP",
     "TINY_RANDOM_LLAMA",
+    "TINY_TRAINED_LLAMA",
     "Arm",
     "ArmRecord",
     "Comparison",

@@ -32,11 +32,19 @@ from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
 
 from odesteer_core.lm.cpu_kernels import eligible_layers, onednn_linear
 from odesteer_core.lm.layers import find_decoder_layers
-from odesteer_core.lm.tiny_model import (
-    TINY_RANDOM_LLAMA,
-    build_tiny_random_llama,
-)
+from odesteer_core.lm.presets import TINY_TRAINED_LLAMA, resolve_preset
+from odesteer_core.lm.tiny_model import TINY_RANDOM_LLAMA, build_tiny_random_llama
 from odesteer_core.method.kernels import onednn_available
+
+__all__ = [
+    "TINY_RANDOM_LLAMA",
+    "TINY_TRAINED_LLAMA",
+    "LoadedLM",
+    "build_tiny_random_llama",
+    "cache_root",
+    "hub_reachable",
+    "load_lm",
+]
 
 _DEVICE_MAP_STRATEGIES = ("auto", "balanced", "balanced_low_0", "sequential")
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -54,6 +62,7 @@ class LoadedLM:
         layers: The decoder layers, in order; their outputs are the residual stream.
         is_chat: Whether the tokenizer has a chat template.
         offline_test_model: True for `tiny-random-llama`, whose outputs are meaningless.
+        notice: What the app says about a preset model (``presets.py``), else None.
         onednn: Run float32 CPU linear layers through oneDNN during this project's forward
             passes (``cpu_kernels``).
     """
@@ -66,6 +75,7 @@ class LoadedLM:
     is_chat: bool
     offline_test_model: bool = False
     onednn: bool = True
+    notice: str | None = None  # one line about a preset model, for the page and the console
 
     def cpu_kernels(self) -> contextlib.AbstractContextManager[int]:
         """Context for this project's forward passes: inside it the model's float32 CPU linear
@@ -148,7 +158,8 @@ def load_lm(
     """Load a causal LM from the Hub, a local folder, or the offline test model.
 
     Args:
-        model: Hub id (`"meta-llama/Llama-3.1-8B-Instruct"`), local folder, or `"tiny-random-llama"`.
+        model: Hub id (`"meta-llama/Llama-3.1-8B-Instruct"`), local folder, or a preset:
+            `"tiny-trained-llama"` (the shipped demo model) or `"tiny-random-llama"` (tests).
         device: `"cuda"`, `"cuda:1"`, `"cpu"`, ...; None picks CUDA when available.
         dtype: `"float32"`, `"bfloat16"`, `"float16"`, a `torch.dtype`, or None/`"auto"`
             (bfloat16 on CUDA when supported, float16 on older GPUs, float32 on CPU).
@@ -181,13 +192,11 @@ def load_lm(
         )
     single_device = device_map is not None and device_map not in _DEVICE_MAP_STRATEGIES
     placement = _resolve_device(device_map if single_device else device)  # raises if unknown
-    offline_test = model == TINY_RANDOM_LLAMA
-    source = (
-        str(build_tiny_random_llama(cache_root() / TINY_RANDOM_LLAMA)) if offline_test else model
-    )
+    preset = resolve_preset(model, cache_root())  # a short name such as tiny-trained-llama
+    source = str(preset.folder) if preset is not None else model
     torch_dtype = _resolve_dtype(dtype, placement)
     options = {"revision": revision, "trust_remote_code": trust_remote_code}
-    if not Path(source).expanduser().is_dir() and not _hub_reachable():
+    if not Path(source).expanduser().is_dir() and not hub_reachable():
         # Without this, every missing file costs five retries (about 25 s) before failing.
         options["local_files_only"] = True  # the local HF cache, or a clear error at once
 
@@ -217,8 +226,9 @@ def load_lm(
         revision=revision,
         layers=find_decoder_layers(hf_model, layers_path=layers_path),
         is_chat=getattr(tokenizer, "chat_template", None) is not None,
-        offline_test_model=offline_test,
+        offline_test_model=preset is not None and preset.offline_test_model,
         onednn=onednn,
+        notice=preset.notice if preset is not None else None,
     )
 
 
@@ -255,7 +265,7 @@ def _resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> tor
     raise ValueError(f"unknown dtype {dtype!r}; use one of {', '.join([*_DTYPES, 'auto'])}")
 
 
-def _hub_reachable(timeout: float = 3.0) -> bool:
+def hub_reachable(timeout: float = 3.0) -> bool:
     """False when offline mode is set or the Hub's host cannot be reached within ``timeout``."""
     if huggingface_hub.constants.HF_HUB_OFFLINE:
         return False

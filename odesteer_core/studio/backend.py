@@ -28,7 +28,7 @@ from typing import TypeVar
 from odesteer_core.concepts.concept import Concept, concept_from_texts
 from odesteer_core.concepts.files import load_concept_file
 from odesteer_core.concepts.sources import list_concepts, load_named_concept
-from odesteer_core.lm.loading import TINY_RANDOM_LLAMA, LoadedLM, load_lm
+from odesteer_core.lm.loading import TINY_RANDOM_LLAMA, TINY_TRAINED_LLAMA, LoadedLM, load_lm
 from odesteer_core.pipeline import FittedConcept, fit_concept
 from odesteer_core.view.base import Projector
 from odesteer_core.view.registry import fit_projector
@@ -53,6 +53,7 @@ DEFAULT_ALLOWED = (
     "meta-llama/Llama-3.2-1B-Instruct",
     "meta-llama/Llama-3.2-3B-Instruct",
     "google/gemma-2-2b-it",
+    TINY_TRAINED_LLAMA,
     TINY_RANDOM_LLAMA,
 )
 logger = logging.getLogger(__name__)

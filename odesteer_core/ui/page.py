@@ -121,11 +121,8 @@ def _header(lm: oc.LoadedLM) -> None:
         f"by how far steering moved their activation. Model: `{lm.name}`, steering layer "
         f"{lm.default_layer()} of {lm.n_layers} by default."
     )
-    if lm.offline_test_model:
-        gr.Markdown(
-            "⚠️ **Offline test model** (`tiny-random-llama`): random weights, so every output "
-            "below is meaningless. It exercises the whole pipeline without network."
-        )
+    if lm.notice:  # a preset model: say what it is
+        gr.Markdown(f"{'⚠️ ' if lm.offline_test_model else 'ℹ️ '}{lm.notice}", elem_id="notice")
 
 
 def _slider(name: str, value: float, step: float, label: str) -> gr.Slider:
