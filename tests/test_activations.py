@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 from tiny_models import ARCHS, N_LAYERS, single_thread, tiny_model
 
-from odesteer_core.lm.activations import encode_texts, extract_activations
+from odesteer_core.lm.activations import encode_texts, extract_activations, extract_layers
 from odesteer_core.lm.hooks import active_hooks
 from odesteer_core.lm.loading import TINY_RANDOM_LLAMA, LoadedLM, load_lm
 
@@ -182,3 +182,34 @@ def test_forward_stops_after_the_layer(tmp_path) -> None:
     finally:
         handle.remove()
     assert seen == []
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+def test_several_layers_in_one_pass_equal_one_layer_at_a_time(arch: str, tmp_path) -> None:
+    lm = tiny_model(arch)
+    layers = list(range(N_LAYERS - 1))  # the last hidden state has the final norm applied
+    calls: list[int] = []
+    handle = lm.layers[0].register_forward_hook(lambda *_: calls.append(1))
+    try:
+        sweep = extract_layers(lm, TEXTS, layers, progress=False, cache_dir=tmp_path / "sweep")
+    finally:
+        handle.remove()
+    assert len(calls) == 1  # one forward pass for every layer (TEXTS fit one batch)
+    assert sorted(sweep) == layers
+    for layer in layers:
+        alone = extract_activations(lm, TEXTS, layer, progress=False, cache_dir=tmp_path / "one")
+        torch.testing.assert_close(sweep[layer], alone, rtol=0, atol=0)
+        torch.testing.assert_close(sweep[layer], _reference(lm, TEXTS, layer), rtol=1e-5, atol=1e-5)
+
+
+def test_a_sweep_reuses_and_fills_the_single_layer_cache(tmp_path) -> None:
+    lm = tiny_model("llama")
+    first = extract_activations(lm, TEXTS, 1, progress=False, cache_dir=tmp_path)
+    sweep = extract_layers(lm, TEXTS, [1, 2], progress=False, cache_dir=tmp_path)
+    assert torch.equal(sweep[1], first)
+    handle = lm.layers[0].register_forward_hook(lambda *_: pytest.fail("recomputed"))
+    try:
+        again = extract_activations(lm, TEXTS, 2, progress=False, cache_dir=tmp_path)
+    finally:
+        handle.remove()
+    assert torch.equal(again, sweep[2])

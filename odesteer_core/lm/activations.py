@@ -64,18 +64,46 @@ def extract_activations(
         TypeError: `texts` is not a list of strings.
         ValueError: `texts` is empty, or `layer` or `batch_size` is out of range.
     """
+    options = {"batch_size": batch_size, "progress": progress, "cache_dir": cache_dir}
+    return extract_layers(lm, texts, [layer], cache_key=cache_key, **options)[layer]
+
+
+def extract_layers(
+    lm: LoadedLM,
+    texts: list[str],
+    layers: list[int],
+    *,
+    batch_size: int = 16,
+    progress: bool = True,
+    cache_dir: str | Path | None = None,
+    cache_key: str | None = None,
+) -> dict[int, torch.Tensor]:
+    """``extract_activations`` at several layers in one pass over the texts (a layer sweep).
+
+    Each layer is cached on its own, as ``extract_activations`` caches it; only the layers not
+    in the cache are computed, all in the same forward passes (stopped after the deepest).
+
+    Returns:
+        ``{layer: (len(texts), d_model) float32 CPU tensor}`` for every layer asked for.
+    """
     texts = _check_texts(texts)
-    layer = lm.check_layer(layer)
+    layers = sorted({lm.check_layer(layer) for layer in layers})
+    if not layers:
+        raise ValueError("give at least one layer")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     folder = Path(cache_dir).expanduser() if cache_dir is not None else cache_root() / "activations"
-    path = folder / f"{_cache_digest(lm, texts, layer, cache_key)}.safetensors"
-
-    cached = _read_cache(path, (len(texts), lm.d_model))
-    if cached is not None:
-        return cached
-    acts = _compute(lm, texts, layer, batch_size, progress)
-    _write_cache(path, acts, lm, layer)
+    paths = {
+        layer: folder / f"{_cache_digest(lm, texts, layer, cache_key)}.safetensors"
+        for layer in layers
+    }
+    acts = {layer: _read_cache(paths[layer], (len(texts), lm.d_model)) for layer in layers}
+    missing = [layer for layer in layers if acts[layer] is None]
+    if missing:
+        computed = _compute(lm, texts, missing, batch_size, progress)
+        for layer in missing:
+            _write_cache(paths[layer], computed[layer], lm, layer)
+            acts[layer] = computed[layer]
     return acts
 
 
@@ -112,40 +140,50 @@ def encode_texts(lm: LoadedLM, texts: list[str]) -> dict[str, torch.Tensor]:
 
 
 def _compute(
-    lm: LoadedLM, texts: list[str], layer: int, batch_size: int, progress: bool
-) -> torch.Tensor:
+    lm: LoadedLM, texts: list[str], layers: list[int], batch_size: int, progress: bool
+) -> dict[int, torch.Tensor]:
     backbone = lm.model.base_model  # skips the LM head: no (batch, seq, vocab) logits
     accepted = inspect.signature(backbone.forward).parameters
     stop_early = _can_stop_early(lm.model)
     order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # similar lengths together
-    out = torch.empty((len(texts), lm.d_model), dtype=torch.float32)
-    captured: list[torch.Tensor] = []
+    out = {layer: torch.empty((len(texts), lm.d_model), dtype=torch.float32) for layer in layers}
+    captured: dict[int, list[torch.Tensor]] = {layer: [] for layer in layers}
 
-    def capture(hidden: torch.Tensor) -> None:
-        captured.append(hidden)
-        if stop_early:
-            raise _StopForward
+    def capture(layer: int):
+        def hook(hidden: torch.Tensor) -> None:
+            captured[layer].append(hidden)
+            if stop_early and layer == layers[-1]:
+                raise _StopForward  # the deepest layer asked for: the rest is not needed
 
-    bar = tqdm(
-        total=len(texts), desc=f"activations @ layer {layer}", unit="text", disable=not progress
-    )
-    hooked = layer_output_hook(lm.layers[layer], capture)
-    with torch.inference_mode(), hooked, lm.cpu_kernels(), bar:
+        return hook
+
+    where = f"layer {layers[0]}" if len(layers) == 1 else f"layers {layers}"
+    bar = tqdm(total=len(texts), desc=f"activations @ {where}", unit="text", disable=not progress)
+    with contextlib.ExitStack() as stack:
+        for layer in layers:
+            stack.enter_context(layer_output_hook(lm.layers[layer], capture(layer)))
+        stack.enter_context(torch.inference_mode())
+        stack.enter_context(lm.cpu_kernels())
+        stack.enter_context(bar)
         for start in range(0, len(texts), batch_size):
             idx = order[start : start + batch_size]
             enc = encode_texts(lm, [texts[i] for i in idx])
             kwargs = {k: v.to(lm.device) for k, v in enc.items() if k in accepted}
             if "use_cache" in accepted:
                 kwargs["use_cache"] = False
-            captured.clear()
+            for seen in captured.values():
+                seen.clear()
             with contextlib.suppress(_StopForward):
                 backbone(**kwargs)
-            assert len(captured) == 1, f"layer {layer} ran {len(captured)} times in one forward"
-            hidden = captured[0]  # (batch, seq, d_model)
             mask = enc["attention_mask"]
             last = mask.shape[1] - 1 - mask.flip(1).argmax(1)  # index of the last real token
             rows = torch.arange(len(idx))
-            out[idx] = hidden[rows.to(hidden.device), last.to(hidden.device)].float().cpu()
+            for layer in layers:
+                seen = captured[layer]
+                assert len(seen) == 1, f"layer {layer} ran {len(seen)} times in one forward"
+                hidden = seen[0]  # (batch, seq, d_model)
+                picked = hidden[rows.to(hidden.device), last.to(hidden.device)]
+                out[layer][idx] = picked.float().cpu()
             bar.update(len(idx))
     return out
 
