@@ -23,12 +23,14 @@ from __future__ import annotations
 from odesteer_core.method.barrier_steerers import ITI, ODESteer, ODESteerPaper, StepODESteer
 from odesteer_core.method.base import Steerer
 from odesteer_core.method.directions import CAA, LinearAcT, RepE
+from odesteer_core.method.mimic import MiMiC
 
 __all__ = ["STEERERS", "make_steerer"]
 
 
 STEERERS: dict[str, type[Steerer]] = {
-    cls.name: cls for cls in (CAA, ITI, RepE, LinearAcT, StepODESteer, ODESteer, ODESteerPaper)
+    cls.name: cls
+    for cls in (CAA, ITI, RepE, LinearAcT, MiMiC, StepODESteer, ODESteer, ODESteerPaper)
 }
 
 
