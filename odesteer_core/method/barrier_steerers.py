@@ -7,31 +7,72 @@ See ``docs/method.md`` for the maths.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+import math
+from dataclasses import asdict, dataclass
 from typing import ClassVar
 
 import torch
 
 from odesteer_core.method.barrier import Barrier
 from odesteer_core.method.base import Steerer, unit_rows
-from odesteer_core.method.checks import check_steps
+from odesteer_core.method.calibration import CalibrationReport
+from odesteer_core.method.checks import check_steps, check_T
 from odesteer_core.method.features import FEATURE_MAPS, Identity, RandomFourier, TensorSketch
 from odesteer_core.method.flows import quadratic_euler_flow
 from odesteer_core.method.ode import check_solver, integrate, integrate_with_values
+from odesteer_core.method.selection import C_GRID, DEGREES, GAMMAS, SearchSpace, select_barrier
+from odesteer_core.method.target import TargetResult, TargetSettings, check_target, target_flow
 
-__all__ = ["ITI", "BarrierOptions", "ODESteer", "ODESteerPaper", "StepODESteer"]
+__all__ = ["ITI", "BarrierOptions", "ODESteer", "ODESteerPaper", "StepODESteer", "TargetResult"]
+
+TARGET_STEP_ANGLE = 0.05  # target mode: Euler step = 0.05 |a - mu| (a 0.05 rad turn) ...
+TARGET_MAX_TURN = math.pi  # ... and at most half a turn around mu: max_T = pi |a - mu|
+TARGET_MAX_NORMS, TARGET_STEPS = 2.0, 32  # unnormalised barriers: 2 median norms in 32 steps
 
 
 class _BarrierSteerer(Steerer):
     """Moves along the normalised barrier gradient ``v = grad h / |grad h|``."""
 
     has_barrier = True
+    searched: tuple[str, ...] = ()
 
     def _make_barrier(self) -> Barrier:
         raise NotImplementedError
 
+    def _space(self) -> SearchSpace:
+        raise NotImplementedError
+
     def _fit(self, pos, neg):
+        self.chosen_ = None
+        self.report_ = select_barrier(pos, neg, self._space(), self.seed)
+        self.chosen_ = dict(self.report_.chosen)
         self.barrier_ = self._make_barrier().fit(pos, neg)
+
+    def load_report(self, data: object) -> None:
+        """Set ``report_`` (and the chosen settings) from a saved report; checked first.
+
+        A steerer whose settings were searched needs its report to rebuild its barrier; for
+        fixed settings a file without one (written before reports existed) loads with
+        ``report_ = None``."""
+        self.chosen_ = self.report_ = None
+        if data is None:
+            if self.searched:
+                raise ValueError(f"missing 'report': {self.name} chose {list(self.searched)}")
+            return
+        report = CalibrationReport.from_dict(data)
+        if report.searched != list(self.searched):
+            raise ValueError(f"report 'searched' {report.searched} != {list(self.searched)}")
+        space, chosen = self._space(), report.chosen
+        ok = chosen["features"] in space.features and chosen["center"] in space.centers
+        ok = ok and chosen["C"] in space.Cs
+        if chosen["features"] != "linear":
+            ok = ok and chosen["gamma"] in space.gammas
+            ok = ok and chosen["n_components"] == space.n_components
+        if chosen["features"] == "tensor_sketch":
+            ok = ok and chosen["degree"] in space.degrees
+        if not ok:
+            raise ValueError(f"report 'chosen' {chosen} is not among {self.name}'s candidates")
+        self.report_, self.chosen_ = report, dict(chosen)
 
     def _velocity_and_value(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h, grad = self.barrier_.value_and_grad(x)
@@ -46,7 +87,12 @@ class _BarrierSteerer(Steerer):
     def barrier(self, x):
         return self._value(self._prepare(x))
 
-    def flow(self, x, T, steps, solver, *, values=False):
+    def flow(self, x, T, steps, solver, *, values=False, target=None, max_T=None):
+        """As ``Steerer.flow``; with ``target`` (a probability, unchecked) ``T``, ``steps`` and
+        ``solver`` are ignored and the path is the target flow's, padded (``steer_to_target``)."""
+        if target is not None:
+            result = self._target(x, target, max_T, keep_path=True)
+            return result.path, result.values if values else None
         quadratic = self.barrier_.quadratic() if solver == "euler" else None
         if quadratic is not None:  # the default: one matrix product per step (flows.py)
             return quadratic_euler_flow(quadratic, x, T, steps, values=values)
@@ -56,15 +102,86 @@ class _BarrierSteerer(Steerer):
             self._velocity_and_value, x, T, steps=steps, solver=solver, value=self._value
         )
 
+    # -- steering to a confidence (target.py) -------------------------------------------------
+    def _target(self, x, target, max_T, *, keep_path=False) -> TargetResult:
+        """The target flow from float32 ``x`` on the steerer's device (arguments checked)."""
+        b = self.barrier_
+        level = math.log(target) - math.log1p(-target)
+        if b.normalize:  # the flow turns a - mu about mu: steps and horizon scale with |a - mu|
+            radius = (x - b.mean_).norm(dim=1)
+            dt = TARGET_STEP_ANGLE * radius
+            horizon = TARGET_MAX_TURN * radius if max_T is None else torch.full_like(radius, max_T)
+        else:
+            T = TARGET_MAX_NORMS * self.median_norm_ if max_T is None else max_T
+            horizon = x.new_full((len(x),), T)
+            dt = horizon / TARGET_STEPS
+        settings = TargetSettings(level=level, keep_path=keep_path)
+        return target_flow(b.value_and_grad, self._value, x, dt, horizon, settings)
+
+    def _target_arguments(self, x, target, max_T, T, steps, solver):
+        if T is not None or steps is not None or solver is not None:
+            raise ValueError(
+                "give either a horizon T (with steps/solver) or a target confidence, not both: "
+                "target mode integrates each row until its barrier reaches logit(target), up to "
+                "max_T"
+            )
+        target = check_target(target)
+        if max_T is not None and not check_T(max_T) > 0:
+            raise ValueError(f"max_T must be > 0, got {max_T}")
+        return self._prepare(x), target, None if max_T is None else float(max_T)
+
+    def steer_to_target(
+        self, x: torch.Tensor, target: float, *, max_T: float | None = None, path: bool = False
+    ) -> TargetResult:
+        """Move each row of ``x`` along the flow until ``h = logit(target)`` (docs/method.md
+        section 11): rows already there are returned bit for bit, the others land on the level
+        within 1e-3, or stop at the horizon (``max_T``, path length; default half a turn about
+        the centre, ``pi |a - mu|``, for normalised barriers, else 2 median norms) unreached.
+        With ``path``, also the padded path and its barrier values (``TargetResult``)."""
+        x, target, max_T = self._target_arguments(x, target, max_T, None, None, None)
+        result = self._target(x.float(), target, max_T, keep_path=path)
+        moved = result.steps > 0
+        result.x = torch.where(moved[:, None], result.x.to(x.dtype), x)
+        if path:
+            result.path = torch.where(moved[None, :, None], result.path.to(x.dtype), x)
+        return result
+
+    def steer(self, x, T=None, *, steps=None, solver=None, target=None, max_T=None):
+        """``Steerer.steer``; or, with ``target=p``, ``steer_to_target(x, p).x``."""
+        if target is None:
+            return super().steer(x, T, steps=steps, solver=solver, max_T=max_T)
+        self._target_arguments(x, target, max_T, T, steps, solver)
+        return self.steer_to_target(x, target, max_T=max_T).x
+
+    def trajectory(self, x, T=None, *, steps=None, solver=None, target=None, max_T=None):
+        """``Steerer.trajectory``; with ``target=p``, the padded target path (K + 1, B, d)."""
+        if target is None:
+            return super().trajectory(x, T, steps=steps, solver=solver, max_T=max_T)
+        self._target_arguments(x, target, max_T, T, steps, solver)
+        return self.steer_to_target(x, target, max_T=max_T, path=True).path
+
     def trajectory_with_barrier(
-        self, x: torch.Tensor, T: float, *, steps: int | None = None, solver: str | None = None
+        self,
+        x: torch.Tensor,
+        T: float | None = None,
+        *,
+        steps: int | None = None,
+        solver: str | None = None,
+        target: float | None = None,
+        max_T: float | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``trajectory(x, T)`` and the barrier at each of its points: (K + 1, B) float32.
 
         Cheaper than ``barrier`` on the path: each step's field evaluation computes ``h`` at the
         step's start anyway, so only the end point costs one more evaluation. Values are taken
-        at the float32 points of the integration.
+        at the float32 points of the integration. With ``target``, the padded target path.
         """
+        if target is not None:
+            self._target_arguments(x, target, max_T, T, steps, solver)
+            result = self.steer_to_target(x, target, max_T=max_T, path=True)
+            return result.path, result.values
+        if max_T is not None:
+            raise ValueError("max_T is the horizon of target mode; give target= too")
         x, T, steps, solver = self._arguments(x, T, steps, solver)
         if T == 0.0:
             h = self._value(x)
@@ -120,70 +237,140 @@ class ITI(_BarrierSteerer):
     def _make_barrier(self):
         return Barrier(Identity(), center=True, normalize=False, C=self.C, seed=self.seed)
 
+    def _space(self):
+        return SearchSpace(
+            features=("linear",), centers=(True,), Cs=(self.C,), normalize=False, searched=()
+        )
+
 
 @dataclass(frozen=True)
 class BarrierOptions:
-    """Hyper-parameters of a barrier: the feature map and the logistic fit (``barrier.py``)."""
+    """Hyper-parameters of a barrier: the feature map and the logistic fit (``barrier.py``).
 
-    features: str = "tensor_sketch"  # tensor_sketch, random_fourier or identity
-    n_components: int = 8000  # sketch / random-feature dimension
-    degree: int = 2  # polynomial degree of the sketch
-    gamma: float | None = None  # kernel scale; None: the method's default (see StepODESteer)
-    coef0: float = 1.0  # constant of the polynomial kernel
-    center: bool | None = None  # subtract the pooled training mean; None: the method's default
-    normalize: bool = True  # features of a / |a| (the paper's), else of a
-    C: float = 1.0  # inverse L2 regularisation of the logistic regression
-    max_iter: int = 1000  # L-BFGS iterations
+    ``None`` means "not given": the setting is chosen by cross-validation when the steerer
+    selects (``select=True``, the default of ``odesteer`` and ``step_odesteer``) and takes its
+    fixed default otherwise (``FIXED`` and the class's ``center``/``gamma`` defaults).
+    """
+
+    features: str | None = None  # tensor_sketch, random_fourier or linear
+    n_components: int | None = None  # sketch / random-feature dimension (8000)
+    degree: int | None = None  # polynomial degree of the sketch (2)
+    gamma: float | None = None  # kernel scale (class default; "scale" for random_fourier)
+    coef0: float | None = None  # constant of the polynomial kernel (1)
+    center: bool | None = None  # subtract the pooled training mean (class default)
+    normalize: bool | None = None  # features of a / |a| (the paper's), else of a (True)
+    C: float | None = None  # inverse L2 regularisation of the logistic regression (1)
+    max_iter: int | None = None  # L-BFGS iterations (1000)
+
+
+FIXED = {
+    "features": "tensor_sketch",
+    "n_components": 8000,
+    "degree": 2,
+    "coef0": 1.0,
+    "normalize": True,
+    "C": 1.0,
+    "max_iter": 1000,
+}
+SEARCHABLE = ("features", "degree", "gamma", "center", "C")  # the order of ``select`` strings
 
 
 class StepODESteer(_BarrierSteerer):
     """One Euler step along the ODESteer field (the paper's "StepODESteer").
 
-    Defaults differ from the paper's in two measured ways (``benchmarks/synthetic_quality.py``):
-    activations are centred on the pooled training mean before normalisation, and the sketch's
-    ``gamma`` is 1.0 rather than 0.1, because with ``gamma=0.1`` and ``C=1`` the quadratic part of
-    the kernel is 20x weaker than the linear part and the barrier underfits (docs/method.md
-    section 9). ``odesteer_paper`` keeps the paper's exact setting. ``gamma=None`` means the class default
-    for the sketch and scikit-learn's "scale" for random Fourier features.
+    The barrier chooses itself (``select=True``, the default): the settings left unset among
+    ``features``, ``degree``, ``gamma``, ``center`` and ``C`` are picked by k-fold
+    cross-validation on the training activations (``selection.py``; docs/method.md section 10),
+    and ``report_`` says how well the chosen barrier does on held-out folds. ``select=False``
+    uses fixed defaults instead; these differ from the paper's in two measured ways
+    (``benchmarks/synthetic_quality.py``): activations are centred on the pooled training mean,
+    and the sketch's ``gamma`` is 1.0 rather than 0.1 (docs/method.md section 9).
+    ``odesteer_paper`` keeps the paper's exact setting.
 
-    Keyword options are the fields of ``BarrierOptions`` (e.g. ``degree=3``, ``C=0.5``) and
-    ``seed``; an unknown option is a ``TypeError``.
+    Keyword options are the fields of ``BarrierOptions`` (e.g. ``degree=3``, ``C=0.5``: given
+    settings are kept, never searched), ``select`` and ``seed``; an unknown option is a
+    ``TypeError``. ``get_params()`` reports every setting's fixed value and, in ``select``, the
+    comma-separated names of the searched ones (a string ``select`` names them exactly, which is
+    how a saved steerer is rebuilt).
     """
 
     name = "step_odesteer"
     _center_default: ClassVar[bool] = True
     _gamma_default: ClassVar[float] = 1.0
+    _select_default: ClassVar[bool] = True
 
-    def __init__(self, *, seed: int = 0, **options) -> None:
+    def __init__(self, *, seed: int = 0, select: bool | str | None = None, **options) -> None:
         super().__init__(seed=seed)
-        opts = BarrierOptions(**options)  # a TypeError names an unknown option
-        if opts.features not in FEATURE_MAPS:
-            raise ValueError(f"unknown features {opts.features!r}; valid: {sorted(FEATURE_MAPS)}")
-        if opts.gamma is None and opts.features == "tensor_sketch":
-            opts = replace(opts, gamma=self._gamma_default)
-        if opts.center is None:
-            opts = replace(opts, center=self._center_default)
-        self.options = replace(opts, C=float(opts.C), max_iter=int(opts.max_iter))
-        for name, value in asdict(self.options).items():
-            setattr(self, name, value)  # s.degree, s.gamma, ...: hyper-parameters as attributes
+        given = BarrierOptions(**options)  # a TypeError names an unknown option
+        if given.features is not None and given.features not in FEATURE_MAPS:
+            raise ValueError(f"unknown features {given.features!r}; valid: {sorted(FEATURE_MAPS)}")
+        self.searched = self._searched(given, self._select_default if select is None else select)
+        opts = {k: (FIXED.get(k) if v is None else v) for k, v in asdict(given).items()}
+        if opts["center"] is None:
+            opts["center"] = self._center_default
+        if opts["gamma"] is None and opts["features"] == "tensor_sketch":
+            opts["gamma"] = self._gamma_default
+        for name in self.searched:
+            opts[name] = {**FIXED, "center": self._center_default}.get(name, opts[name])
+        if "gamma" in self.searched:
+            opts["gamma"] = self._gamma_default
+        opts["C"], opts["max_iter"] = float(opts["C"]), int(opts["max_iter"])
+        self.options = BarrierOptions(**opts)
+        for name, value in opts.items():
+            setattr(self, name, value)  # s.degree, s.gamma, ...: the fixed values as attributes
+        self.select = ",".join(self.searched)
         self._make_barrier()  # validate the feature options now, not at fit time
 
+    @staticmethod
+    def _searched(given: BarrierOptions, select: object) -> tuple[str, ...]:
+        if isinstance(select, str):
+            names = [s for s in select.split(",") if s]
+            unknown = sorted(set(names) - set(SEARCHABLE))
+            if unknown:
+                raise ValueError(f"select names unknown settings {unknown}; valid: {SEARCHABLE}")
+            return tuple(s for s in SEARCHABLE if s in names)
+        if not isinstance(select, bool):
+            raise TypeError(f"select must be a bool (or a saved steerer's string), got {select!r}")
+        if not select:
+            return ()
+        sketch_given = any(v is not None for v in (given.degree, given.gamma, given.coef0))
+        searched = {"features"} if given.features is None and not sketch_given else set()
+        if "features" in searched or given.features in (None, "tensor_sketch"):
+            searched |= {k for k in ("degree", "gamma") if getattr(given, k) is None}
+        searched |= {k for k in ("center", "C") if getattr(given, k) is None}
+        return tuple(s for s in SEARCHABLE if s in searched)
+
     def get_params(self) -> dict:
-        return {**asdict(self.options), "seed": self.seed}
+        return {**asdict(self.options), "select": self.select, "seed": self.seed}
+
+    def _space(self) -> SearchSpace:
+        o, searched = self.options, self.searched
+        return SearchSpace(
+            features=("linear", "tensor_sketch") if "features" in searched else (o.features,),
+            degrees=DEGREES if "degree" in searched else (o.degree,),
+            gammas=GAMMAS if "gamma" in searched else (o.gamma,),
+            centers=(True, False) if "center" in searched else (o.center,),
+            Cs=C_GRID if "C" in searched else (o.C,),
+            normalize=o.normalize,
+            coef0=o.coef0,
+            n_components=o.n_components,
+            searched=searched,
+        )
 
     def _make_barrier(self):
-        if self.features == "tensor_sketch":
-            fmap = TensorSketch(self.degree, self.n_components, self.gamma, self.coef0)
-        elif self.features == "random_fourier":
-            fmap = RandomFourier(self.n_components, self.gamma)
+        o = {**asdict(self.options), **(getattr(self, "chosen_", None) or {})}
+        if o["features"] == "tensor_sketch":
+            fmap = TensorSketch(o["degree"], o["n_components"], o["gamma"], self.options.coef0)
+        elif o["features"] == "random_fourier":
+            fmap = RandomFourier(o["n_components"], o["gamma"])
         else:
             fmap = Identity()
         return Barrier(
             fmap,
-            center=self.center,
-            normalize=self.normalize,
-            C=self.C,
-            max_iter=self.max_iter,
+            center=o["center"],
+            normalize=self.options.normalize,
+            C=o["C"],
+            max_iter=self.options.max_iter,
             seed=self.seed,
         )
 
@@ -212,3 +399,4 @@ class ODESteerPaper(ODESteer):
     name = "odesteer_paper"
     _center_default = False
     _gamma_default = 0.1
+    _select_default = False

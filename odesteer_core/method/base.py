@@ -30,6 +30,17 @@ def unit_rows(v: torch.Tensor) -> torch.Tensor:
     return v / v.norm(dim=-1, keepdim=True).clamp_min(1e-30)  # a zero row is 0 / 1e-30 = 0
 
 
+def _no_target(steerer: Steerer, target: object, max_T: object) -> None:
+    """Target mode needs a barrier; ``max_T`` is its horizon and means nothing without it."""
+    if target is not None:
+        raise TypeError(
+            f"{steerer.name} has no barrier, so it cannot steer to a target confidence; use "
+            "odesteer, step_odesteer, odesteer_paper or iti, or give a horizon T"
+        )
+    if max_T is not None:
+        raise ValueError("max_T is the horizon of target mode; give target= too")
+
+
 class Steerer:
     """Base class. Subclasses set ``name`` and implement ``_fit`` and ``velocity``."""
 
@@ -100,35 +111,67 @@ class Steerer:
         self, x: object, T: object, steps: int | None, solver: str | None
     ) -> tuple[torch.Tensor, float, int, str]:
         """The validated arguments of ``steer``/``trajectory``, steerer moved to x's device."""
+        if T is None:
+            raise TypeError(f"{self.name}: give a horizon T (or, with a barrier, target=p)")
         return (self._prepare(x), check_T(T), *self._resolve(steps, solver))
 
     def flow(
-        self, x: torch.Tensor, T: float, steps: int, solver: str, *, values: bool = False
+        self,
+        x: torch.Tensor,
+        T: float,
+        steps: int,
+        solver: str,
+        *,
+        values: bool = False,
+        target: float | None = None,
+        max_T: float | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The path from ``x`` with checked arguments: the hot path, e.g. once per token.
 
         ``x`` is float32 (B, d) on the steerer's device, ``T`` a float, ``steps``/``solver`` as
         ``_resolve`` returns them; nothing is validated or converted here. Returns the path
         (K + 1, B, d) float32 and, with ``values``, the barrier at its points (K + 1, B) (only
-        steerers with a barrier), else None.
+        steerers with a barrier), else None. ``target``/``max_T``: target mode (barrier steerers).
         """
+        _no_target(self, target, max_T)
         if values:
             raise TypeError(f"{self.name} has no barrier function to evaluate along its path")
         return integrate(self.velocity, x, T, steps=steps, solver=solver), None
 
     def trajectory(
-        self, x: torch.Tensor, T: float, *, steps: int | None = None, solver: str | None = None
+        self,
+        x: torch.Tensor,
+        T: float | None = None,
+        *,
+        steps: int | None = None,
+        solver: str | None = None,
+        target: float | None = None,
+        max_T: float | None = None,
     ) -> torch.Tensor:
-        """The path from ``x`` (B, d): (K + 1, B, d) in x's dtype; K = 1 for one-step methods."""
+        """The path from ``x`` (B, d): (K + 1, B, d) in x's dtype; K = 1 for one-step methods.
+
+        ``target``: steer to a confidence instead of a horizon (methods with a barrier only)."""
+        _no_target(self, target, max_T)
         x, T, steps, solver = self._arguments(x, T, steps, solver)
         if T == 0.0:
             return x.unsqueeze(0).repeat(steps + 1, 1, 1)  # exact identity, no float round trip
         return self.flow(x.float(), T, steps, solver)[0].to(x.dtype)
 
     def steer(
-        self, x: torch.Tensor, T: float, *, steps: int | None = None, solver: str | None = None
+        self,
+        x: torch.Tensor,
+        T: float | None = None,
+        *,
+        steps: int | None = None,
+        solver: str | None = None,
+        target: float | None = None,
+        max_T: float | None = None,
     ) -> torch.Tensor:
-        """Steered activations (B, d) in x's dtype and device; ``T = 0`` returns ``x`` exactly."""
+        """Steered activations (B, d) in x's dtype and device; ``T = 0`` returns ``x`` exactly.
+
+        ``target=p``: move each row only until the barrier reaches ``logit(p)`` instead
+        (methods with a barrier only; ``steer_to_target``)."""
+        _no_target(self, target, max_T)
         x, T, steps, solver = self._arguments(x, T, steps, solver)
         if T == 0.0:
             return x.clone()

@@ -5,7 +5,9 @@ hyper-parameters and its fitted scalars, so loading one cannot run code. Nor is 
 ``load_steerer`` accepts only the metadata keys below, the method's own hyper-parameters with
 their JSON types, and exactly the fitted scalars and tensors that the method's ``state_spec``
 declares (names, kinds, shapes consistent with the width ``d_``, finite values); anything else is
-a ``ValueError`` naming the file and the problem.
+a ``ValueError`` naming the file and the problem. Barrier steerers also save their calibration
+report (``"report"``, checked by ``CalibrationReport.from_dict``): it names the settings that
+cross-validation chose, which the barrier's state is rebuilt with.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ __all__ = ["load_steerer", "save_steerer"]
 FORMAT = "odesteer-steerer"
 VERSION = 1
 META_KEYS = ("format", "version", "method", "params", "fitted")
+OPTIONAL_META_KEYS = ("report",)
 
 
 def save_steerer(steerer: Steerer, path: str | Path) -> Path:
@@ -42,6 +45,9 @@ def save_steerer(steerer: Steerer, path: str | Path) -> Path:
         "params": steerer.get_params(),
         "fitted": scalars,
     }
+    report = getattr(steerer, "report_", None)
+    if report is not None:
+        meta["report"] = report.to_dict()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     cpu = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
@@ -85,7 +91,8 @@ def load_steerer(path: str | Path, *, device: str | torch.device = "cpu") -> Ste
 # -- checks of an untrusted file ----------------------------------------------------------------
 def _check_and_build(header: dict, meta: dict, tensors: dict[str, torch.Tensor]) -> Steerer:
     """The steerer a file describes, every part checked first; ``ValueError`` on the first problem."""
-    _check_names("metadata key", set(meta), META_KEYS)
+    optional = set(meta) & set(OPTIONAL_META_KEYS)
+    _check_names("metadata key", set(meta) - optional, META_KEYS)
     _check_names("safetensors header key", set(header), ("odesteer",))
     method, params, fitted = meta["method"], meta["params"], meta["fitted"]
     if not isinstance(method, str) or method not in STEERERS:
@@ -93,6 +100,10 @@ def _check_and_build(header: dict, meta: dict, tensors: dict[str, torch.Tensor])
     steerer = _unfitted(STEERERS[method], params)
     if not isinstance(fitted, dict):
         raise ValueError(f"'fitted' must be a JSON object, got {type(fitted).__name__}")
+    if hasattr(steerer, "load_report"):  # before state_spec: the chosen settings shape it
+        steerer.load_report(meta.get("report"))
+    elif "report" in meta:
+        raise ValueError(f"unexpected metadata key 'report': {method} has no barrier")
     d = _scalar("d_", fitted.get("d_"), "width", {})
     tensor_spec, scalar_spec, dims = steerer.state_spec(d)
     _check_names("fitted scalar", set(fitted), scalar_spec)
