@@ -20,7 +20,14 @@ from odesteer_core.method.checks import check_steps, check_T
 from odesteer_core.method.features import FEATURE_MAPS, Identity, RandomFourier, TensorSketch
 from odesteer_core.method.flows import quadratic_euler_flow
 from odesteer_core.method.ode import check_solver, integrate, integrate_with_values
-from odesteer_core.method.selection import C_GRID, DEGREES, GAMMAS, SearchSpace, select_barrier
+from odesteer_core.method.selection import (
+    C_GRID,
+    DEGREES,
+    GAMMAS,
+    SearchSpace,
+    kernel_scale,
+    select_barrier,
+)
 from odesteer_core.method.target import TargetResult, TargetSettings, check_target, target_flow
 
 __all__ = ["ITI", "BarrierOptions", "ODESteer", "ODESteerPaper", "StepODESteer", "TargetResult"]
@@ -64,7 +71,9 @@ class _BarrierSteerer(Steerer):
             raise ValueError(f"report 'searched' {report.searched} != {list(self.searched)}")
         space, chosen = self._space(), report.chosen
         ok = chosen["features"] in space.features and chosen["center"] in space.centers
-        ok = ok and chosen["C"] in space.Cs
+        fs = (chosen["features"], chosen["degree"], chosen["gamma"], chosen["center"])
+        scale = kernel_scale(fs, space)
+        ok = ok and any(math.isclose(chosen["C"], C / scale, rel_tol=1e-9) for C in space.Cs)
         if chosen["features"] != "linear":
             ok = ok and chosen["gamma"] in space.gammas
             ok = ok and chosen["n_components"] == space.n_components

@@ -100,8 +100,9 @@ def fit_logistic_batched(
         features: (G, n, D) float32.
         labels: (n,) 0/1.
         masks: (Q, n) 0/1 training-row masks.
-        l2: (Q,) penalty per problem (``1 / (C n_train)`` for scikit-learn's objective).
-        max_iter: iterations at most; tol: stop a problem when ``max |grad| <= tol``.
+        l2: (Q,) or (G, Q) penalty per problem (``1 / (C n_train)`` for scikit-learn's objective).
+        max_iter: iterations at most; tol: stop a problem when ``max |grad|`` is below ``tol``
+            times its value at the start (relative: feature scales differ across groups).
 
     Returns:
         (G, Q, D + 1) parameters ``[w, b]``.
@@ -111,24 +112,26 @@ def fit_logistic_batched(
     sign = (labels.float() * 2 - 1).to(features.device)  # (n,)
     masks = masks.float().to(features.device)
     weight = masks / masks.sum(1, keepdim=True)  # (Q, n): mean over each problem's rows
-    l2 = l2.float().to(features.device)[None, :, None]  # (1, Q, 1)
-    XT = features.transpose(1, 2)  # (G, D, n)
+    l2 = l2.float().to(features.device).expand(G, Q)[..., None]  # (G, Q, 1)
 
     def loss_grad(p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         w, b = p[..., :D], p[..., D]  # (G, Q, D), (G, Q)
-        margin = sign[:, None] * (torch.bmm(features, w.transpose(1, 2)) + b[:, None, :])
-        loss = (F.softplus(-margin) * weight.T).sum(1) + 0.5 * (l2[..., 0] * (w * w).sum(2))
-        r = -sign[:, None] * torch.sigmoid(-margin) * weight.T  # (G, n, Q)
+        logits = torch.bmm(w, features.transpose(1, 2)) + b[..., None]  # (G, Q, n): contiguous
+        margin = sign * logits
+        loss = (F.softplus(-margin) * weight).sum(2) + 0.5 * (l2[..., 0] * (w * w).sum(2))
+        r = -sign * torch.sigmoid(-margin) * weight  # (G, Q, n)
         grad = torch.empty_like(p)
-        grad[..., :D] = torch.bmm(XT, r).transpose(1, 2) + l2 * w
-        grad[..., D] = r.sum(1)
+        grad[..., :D] = torch.bmm(r, features) + l2 * w  # r X: no transposed copy of X
+        grad[..., D] = r.sum(2)
         return loss, grad  # (G, Q), (G, Q, D + 1)
 
     x = torch.zeros(G, Q, D + 1, device=features.device)
     f, g = loss_grad(x)
+    stop = tol * g.abs().amax(2).clamp_min(1e-12)  # (G, Q)
+    stuck = torch.zeros_like(f, dtype=torch.bool)  # line search failed: at float32's limit
     history: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
     for _ in range(max_iter):
-        active = g.abs().amax(2) > tol  # (G, Q)
+        active = (g.abs().amax(2) > stop) & ~stuck  # (G, Q)
         if not bool(active.any()):
             break
         q = g.clone()
@@ -154,7 +157,7 @@ def fit_logistic_batched(
         t = torch.ones_like(f)
         accepted = ~active
         x_new, f_new, g_new = x.clone(), f.clone(), g.clone()
-        for _ in range(30):  # backtracking, per problem
+        for _ in range(12):  # backtracking, per problem
             trial = x + t[..., None] * d
             f_t, g_t = loss_grad(trial)
             ok = (~accepted) & (f_t <= f + 1e-4 * t * slope)
@@ -163,7 +166,8 @@ def fit_logistic_batched(
             accepted = accepted | ok
             if bool(accepted.all()):
                 break
-            t = torch.where(accepted, t, 0.5 * t)
+            t = torch.where(accepted, t, 0.25 * t)
+        stuck |= ~accepted
         s, y = x_new - x, g_new - g
         sy = (s * y).sum(2, keepdim=True)
         rho = torch.where(sy > 1e-10, 1.0 / sy.clamp_min(1e-10), 0.0)

@@ -1,0 +1,142 @@
+"""Barrier selection by cross-validation (``method/selection.py``) and its calibration report."""
+
+import math
+
+import pytest
+import torch
+
+import odesteer_core as oc
+from odesteer_core.method.calibration import CalibrationReport, calibration_metrics
+
+FAST = {"n_components": 256}
+
+
+def _linear(d=12, n=120, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    shift = torch.zeros(d)
+    shift[0] = 2.5
+    return torch.randn(n, d, generator=g) + shift, torch.randn(n, d, generator=g) - shift
+
+
+def _ring(d=6, n=300, seed=0, modes=8):
+    """Alternating modes on a circle in the first two coordinates: needs degree modes / 2."""
+    g = torch.Generator().manual_seed(seed)
+
+    def cloud(offset):
+        k = torch.randint(0, modes // 2, (n,), generator=g) * 2 + offset
+        angle = 2 * math.pi * k / modes
+        x = 0.15 * torch.randn(n, d, generator=g)
+        x[:, 0] += 3 * torch.cos(angle)
+        x[:, 1] += 3 * torch.sin(angle)
+        return x
+
+    return cloud(0), cloud(1)
+
+
+def test_linear_data_picks_the_linear_map():
+    s = oc.make_steerer("odesteer", **FAST).fit(*_linear())
+    assert s.report_.chosen["features"] == "linear"
+    assert s.report_.accuracy > 0.95 and not s.report_.warning
+    assert isinstance(s.barrier_.feature_map, oc.Identity)
+
+
+def test_planted_ring_needs_a_high_degree():
+    s = oc.make_steerer("odesteer", **FAST).fit(*_ring(modes=6))  # cos 3 theta
+    assert s.report_.chosen["features"] == "tensor_sketch"
+    assert s.report_.chosen["degree"] >= 3
+    assert s.report_.accuracy > 0.9
+
+
+def test_selection_is_deterministic_with_the_seed():
+    pos, neg = _ring(modes=4, n=150)
+    a = oc.make_steerer("odesteer", seed=3, **FAST).fit(pos, neg)
+    b = oc.make_steerer("odesteer", seed=3, **FAST).fit(pos, neg)
+    assert a.report_.to_dict() == b.report_.to_dict()
+    x = neg[:5]
+    assert torch.equal(a.steer(x, 1.0), b.steer(x, 1.0))
+
+
+def test_explicit_settings_are_respected_and_not_searched():
+    pos, neg = _linear()
+    s = oc.make_steerer("odesteer", degree=3, C=0.5, **FAST).fit(pos, neg)
+    chosen = s.report_.chosen
+    assert chosen["features"] == "tensor_sketch" and chosen["degree"] == 3 and chosen["C"] == 0.5
+    assert s.report_.searched == ["gamma", "center"]
+    assert {c["settings"]["degree"] for c in s.report_.candidates} == {3}
+    assert s.barrier_.feature_map.degree == 3 and s.barrier_.C == 0.5
+    assert s.get_params()["select"] == "gamma,center"
+
+
+def test_select_false_uses_the_fixed_defaults():
+    s = oc.make_steerer("odesteer", select=False, **FAST).fit(*_linear())
+    assert s.report_.searched == [] and len(s.report_.candidates) == 1
+    assert s.report_.chosen == {
+        "features": "tensor_sketch",
+        "degree": 2,
+        "gamma": 1.0,
+        "center": True,
+        "C": 1.0,
+        "n_components": 256,
+    }
+    assert "fixed tensor_sketch degree 2" in s.report_.summary()
+
+
+def test_paper_method_keeps_the_paper_settings():
+    s = oc.make_steerer("odesteer_paper", **FAST).fit(*_linear())
+    assert s.report_.searched == []
+    assert s.report_.chosen["gamma"] == 0.1 and s.report_.chosen["center"] is False
+
+
+def test_tiny_data_falls_back_to_fewer_folds_with_a_note():
+    pos, neg = _linear(n=3)
+    s = oc.make_steerer("odesteer", **FAST).fit(pos, neg)
+    assert s.report_.n_folds == 3
+    assert any("3-fold instead of 5-fold" in note for note in s.report_.notes)
+    with pytest.raises(ValueError, match="at least 2"):
+        oc.make_steerer("odesteer").fit(pos[:1], neg)
+
+
+def test_chance_level_data_warns():
+    g = torch.Generator().manual_seed(0)
+    pos, neg = torch.randn(60, 8, generator=g), torch.randn(60, 8, generator=g)
+    report = oc.make_steerer("odesteer", **FAST).fit(pos, neg).report_
+    assert report.warning and "chance" in report.warning
+    assert "WARNING" in report.summary()
+
+
+def test_calibration_of_a_well_specified_model_is_good():
+    g = torch.Generator().manual_seed(0)
+    logits = 3 * torch.randn(20000, generator=g)
+    labels = (torch.rand(20000, generator=g) < torch.sigmoid(logits)).float()
+    m = calibration_metrics(logits, labels)
+    assert m["ece"] < 0.02
+    assert sum(m["bin_count"]) == 20000
+    assert m["log_loss"] < math.log(2)
+    bad = calibration_metrics(4 * logits, labels)  # overconfident
+    assert bad["ece"] > 0.05
+
+
+def test_held_out_numbers_on_planted_logistic_data():
+    g = torch.Generator().manual_seed(1)
+    d = 10
+    x = torch.randn(600, d, generator=g)
+    y = torch.rand(600, generator=g) < torch.sigmoid(2 * x[:, 0])
+    s = oc.make_steerer("iti").fit(x[y], x[~y])
+    assert s.report_.chosen["features"] == "linear"
+    assert s.report_.ece < 0.08 and 0.7 < s.report_.accuracy < 0.9
+
+
+def test_report_round_trips_and_is_checked(tmp_path):
+    s = oc.make_steerer("odesteer", **FAST).fit(*_ring(modes=4, n=120))
+    path = oc.save_steerer(s, tmp_path / "s.safetensors")
+    loaded = oc.load_steerer(path)
+    assert loaded.report_ == s.report_
+    assert loaded.report_.summary() == s.report_.summary()
+    x = _ring(modes=4, seed=5)[1][:4]
+    assert torch.equal(loaded.steer(x, 1.0), s.steer(x, 1.0))
+    assert CalibrationReport.from_dict(s.report_.to_dict()) == s.report_
+    bad = dict(s.report_.to_dict(), ece=2.0)
+    with pytest.raises(ValueError, match="ece"):
+        CalibrationReport.from_dict(bad)
+    with pytest.raises(ValueError, match="unexpected"):
+        CalibrationReport.from_dict(dict(s.report_.to_dict(), extra=1))
