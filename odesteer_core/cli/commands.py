@@ -1,4 +1,4 @@
-"""Command line: ``python -m odesteer_core {concepts,fit,compare,smoke,eval} ...``.
+"""Command line: ``python -m odesteer_core {concepts,fit,compare,smoke,eval,reproduce} ...``.
 
 With ``--json`` the last line of standard output is one JSON object; progress goes to stderr.
 User errors print one line ``error: ...`` and exit with status 2, never a traceback.
@@ -16,6 +16,7 @@ from pathlib import Path
 
 from odesteer_core.cli.eval_commands import add_eval_parser
 from odesteer_core.cli.options import add_model_options, add_output_options, load_model
+from odesteer_core.cli.reproduce_command import add_reproduce_parser
 
 __all__ = ["main"]
 
@@ -183,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--save-trajectories", default=None, help="JSON file with every path")
         p.set_defaults(func=honour_quiet(cmd_compare if name == "compare" else cmd_smoke))
     add_eval_parser(sub)
+    add_reproduce_parser(sub)
     return parser
 
 
