@@ -26,12 +26,13 @@ import os
 import time
 import urllib.request
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import torch
 
 from odesteer_core.evaluation.reproduce.decode import DecodeSettings, SteerArm, sample_batch
 from odesteer_core.evaluation.truthfulqa_mc import continuation_logprobs
-from odesteer_core.lm.loading import load_lm
+from odesteer_core.lm.loading import hub_reachable, load_lm
 from odesteer_core.lm.presets import PRESETS
 from odesteer_core.lm.tokens import token_ids
 
@@ -59,8 +60,9 @@ def check_judge(name: str, model: str) -> None:
         return
     from transformers import AutoConfig
 
-    try:
-        AutoConfig.from_pretrained(model)
+    local = Path(model).expanduser().is_dir()
+    try:  # without the Hub, only its cache: no retries for minutes
+        AutoConfig.from_pretrained(model, local_files_only=not local and not hub_reachable())
     except Exception as exc:
         raise ValueError(
             f"the {name} judge {model!r} cannot be loaded ({type(exc).__name__}: "

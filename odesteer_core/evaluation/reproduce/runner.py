@@ -86,12 +86,21 @@ def validate(job: Reproduction) -> dict[str, TaskData]:
         raise ValueError(problems[0])
     store = Store(job.out)
     store.check(job.model.identity, job.force)
+    problems = []
     for name in sorted({j for t in job.run.tasks for j in TASKS[t].judges}):
         model = getattr(job.judges, name)
         if model is not None:
-            check_judge(name, model)
+            try:
+                check_judge(name, model)
+            except ValueError as err:
+                problems.append(str(err))
     if job.files.rtp_ppl_model is not None and "toxicity" in job.run.tasks:
-        check_judge("perplexity", job.files.rtp_ppl_model)
+        try:
+            check_judge("perplexity", job.files.rtp_ppl_model)
+        except ValueError as err:
+            problems.append(f"--rtp-ppl-model: {err}")
+    if problems:
+        raise ValueError("; ".join(problems))
     return _prepare(job, store)
 
 
