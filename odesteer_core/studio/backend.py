@@ -59,6 +59,7 @@ DEFAULT_ALLOWED = (
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 CUSTOM = "custom"
+DEFAULT_CONCEPT = "sentiment"  # the picker's first choice: the clearest effect to read
 MAX_MODELS = 2  # models kept in memory at once (the start-up model is never evicted)
 MAX_FITTED = 8  # fitted concepts kept in memory
 
@@ -95,8 +96,11 @@ def check_upload(path: object) -> str:
 
 
 def concept_choices() -> list[str]:
-    """Concept names for the picker: the built-ins, ``truthfulqa``, then ``custom``."""
-    return [row["name"] for row in list_concepts()] + [CUSTOM]
+    """Concept names for the picker: ``DEFAULT_CONCEPT`` first, the other built-ins,
+    ``truthfulqa``, then ``custom``."""
+    names = [row["name"] for row in list_concepts()]
+    first = [DEFAULT_CONCEPT] if DEFAULT_CONCEPT in names else []
+    return first + [n for n in names if n != DEFAULT_CONCEPT] + [CUSTOM]
 
 
 @dataclass
