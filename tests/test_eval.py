@@ -275,7 +275,7 @@ def test_cli_bad_csv_is_a_clear_error(tmp_path, cache, capsys, csv_text, match):
 
 def test_cli_bad_methods_and_strength(cache, capsys):
     base = ["eval", "truthfulqa-mc", "--model", "tiny-random-llama", "--truthfulqa-csv", str(CSV)]
-    assert cli.main([*base, "--methods", "none,mimic"]) == 2
+    assert cli.main([*base, "--methods", "none,telepathy"]) == 2
     assert "methods must be distinct names" in capsys.readouterr().err
     assert cli.main([*base, "--strength", "nan"]) == 2
     assert "--strength" in capsys.readouterr().err
