@@ -393,7 +393,7 @@ def test_sweep_source_and_scorer_check_every_field_once():
     assert sweep.steered == ("caa",)
     assert sweep.arm_keys() == [("none", None), ("caa", 0.5), ("caa", 1.0)]
     bad = {
-        "methods": {"methods": ("none", "mimic")},
+        "methods": {"methods": ("none", "telepathy")},
         "strengths": {"strengths": (0.2, 0.2)},
         "layer": {"layer": -1},
         "steps": {"steps": 0},
@@ -510,7 +510,7 @@ def test_cli_truthfulqa_mc_checks_every_argument_before_loading(
 @pytest.mark.parametrize(
     "extra,match",
     [
-        (["--method", "mimic"], "unknown --method 'mimic'; valid: "),
+        (["--method", "telepathy"], "unknown --method 'telepathy'; valid: "),
         (["--layer", "-1"], "--layer must be a decoder layer index >= 0"),
         (["--out", "{file}/caa.safetensors"], "cannot write --out"),
         (["--concept", "nope"], "Unknown concept 'nope'"),
