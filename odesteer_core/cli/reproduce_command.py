@@ -88,12 +88,13 @@ def build_job(args: argparse.Namespace):
 def cmd_reproduce(args: argparse.Namespace) -> dict:
     """Run or resume the reproduction; print the tables (unless ``--json``)."""
     from odesteer_core.evaluation.reproduce import reproduce
+    from odesteer_core.evaluation.reproduce.store import RESULTS_JSON, RESULTS_MD
 
     summary = reproduce(build_job(args))
     if not args.json:
         for note in summary["notices"]:
             print(f"note: {note}")
-        print(f"results in {args.out}/results.json and {args.out}/results.md")
+        print(f"results in {args.out}: {RESULTS_JSON} and {RESULTS_MD} (the tables)")
     return {k: v for k, v in summary.items() if k != "rows"} | {"n_rows": len(summary["rows"])}
 
 

@@ -1,4 +1,4 @@
-"""``reproduce``: the paper's tables (EVAL.md) with one resumable command that scales out.
+"""``reproduce``: the paper's tables with one resumable command that scales out.
 
 ``config.py`` (what runs), ``tasks.py`` and ``prepare.py`` (the protocol per task), ``data.py``
 (Hub or local data), ``decode.py`` (seeded steered sampling), ``cells.py`` (one fold's work),

@@ -33,7 +33,7 @@ __all__ = [
 TASK_NAMES = ("truthfulqa-mc", "truthfulqa-gen", "ultrafeedback", "toxicity")
 ALL_METHODS = ("none", *STEERERS)
 JUDGE_NAMES = ("truth", "info", "reward", "toxicity", "perplexity")
-PAPER_SEED = 42  # EVAL.md section 4: lightning.seed_everything(42), the splits' seed
+PAPER_SEED = 42  # the authors' code: seed_everything(42), also the splits' seed
 
 
 def digest(value: object) -> str:
@@ -71,7 +71,7 @@ class RunConfig:
     steps: int | None = None  # ODE methods' solver steps (None: the steerer's own)
     solver: str | None = None
     gen_batch_size: int = 8  # prompts per generation batch (a chunk: the unit of sharding)
-    max_new_tokens: int | None = None  # None: each task's own (EVAL.md)
+    max_new_tokens: int | None = None  # None: each task's own (tasks.TASKS)
 
     def __post_init__(self) -> None:
         tasks = self.tasks
@@ -173,7 +173,7 @@ class DataFiles:
 
 @dataclass(frozen=True)
 class JudgeConfig:
-    """The judge of each metric (EVAL.md section 6 defaults), where each runs, and batch size."""
+    """The judge of each metric (defaults: the paper's judges), where each runs, and batch size."""
 
     truth: str | None = "allenai/truthfulqa-truth-judge-llama2-7B"
     info: str | None = "allenai/truthfulqa-info-judge-llama2-7B"

@@ -35,7 +35,7 @@ __all__ = ["DecodeSettings", "SteerArm", "prompt_seed", "sample_batch"]
 
 @dataclass(frozen=True)
 class DecodeSettings:
-    """How a task's generations decode (EVAL.md section 4; defaults: the paper's TruthfulQA)."""
+    """How a task's generations decode (defaults: the paper's TruthfulQA settings)."""
 
     max_new_tokens: int = 50
     do_sample: bool = True

@@ -38,7 +38,9 @@ class LazyModel:
     """The model of ``options``: its depth now (from its config), its weights on first use."""
 
     def __init__(self, options: ModelOptions, device: str | None = None) -> None:
-        self.options, self.device = options, options.device or device
+        """``device``: this process's own GPU when several processes share a machine (it wins
+        over ``options.device``)."""
+        self.options, self.device = options, device or options.device
         self._lm: LoadedLM | None = None
         self.n_layers = self._config_layers()
 

@@ -1,4 +1,4 @@
-"""Each task's splits and samples as the paper draws them (EVAL.md section 4), into ``TaskData``.
+"""Each task's splits and samples as the paper's authors' code draws them, into ``TaskData``.
 
 - TruthfulQA: ``datasets``' ``train_test_split(test_size=0.5, seed)`` reproduced with numpy (a
   ``default_rng(seed)`` permutation: its first ``ceil(n / 2)`` questions are split 1, the rest

@@ -1,6 +1,7 @@
-"""From stored cells to the paper's tables: ``results.json`` rows and ``results.md``.
+"""From stored cells to the paper's tables: ``results.json`` rows and the Markdown
+tables.
 
-Metrics (EVAL.md section 6): True*Info is the mean of the per-item AND of the two judges' labels
+Metrics (the paper's evaluation, as its authors' code computes them): True*Info is the mean of the per-item AND of the two judges' labels
 (items where either judge failed are left out), True and Info the means of each; RM mean, the RM
 90th percentile and the win rate against the unsteered arm (prompts matched after whitespace
 normalisation, a tie counts one half, the unsteered arm is 0.5 by definition); toxicity the mean

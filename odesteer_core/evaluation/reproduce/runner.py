@@ -4,7 +4,7 @@
 the output folder) and prepares every task's data, before the model loads. Then, per task and
 fold, it fits the missing steerers and fills the missing cells (``cells.py``), each written
 atomically as it finishes; the judges score the cells that lack their scores; last, the main
-process writes ``results.json`` and ``results.md`` from everything stored. A rerun with the same
+process writes ``results.json`` and the Markdown tables from everything stored. A rerun with the same
 arguments finds every file and recomputes nothing.
 """
 
@@ -29,7 +29,12 @@ from odesteer_core.evaluation.reproduce.judges import check_judge, perplexity_fi
 from odesteer_core.evaluation.reproduce.model import LazyModel, ModelOptions
 from odesteer_core.evaluation.reproduce.prepare import prepare_task
 from odesteer_core.evaluation.reproduce.report import CellResult, markdown_tables, result_rows
-from odesteer_core.evaluation.reproduce.store import Store, write_atomic
+from odesteer_core.evaluation.reproduce.store import (
+    RESULTS_JSON,
+    RESULTS_MD,
+    Store,
+    write_atomic,
+)
 from odesteer_core.evaluation.reproduce.tasks import TASKS, TaskData
 
 __all__ = ["ModelOptions", "Reproduction", "reproduce", "validate"]
@@ -163,6 +168,11 @@ def reproduce(job: Reproduction) -> dict:
     data, error = None, None
     if workers.is_main:
         try:
+            if workers.world > 1 and job.model.device_map is not None:
+                raise ValueError(
+                    "--device-map spreads one model over every GPU of one process; with "
+                    "several processes each takes its own GPU: drop --device-map, or run one"
+                )
             data = validate(job)
             model.layer(job.run.layer)  # in range, before any work
             store.claim(job.model.identity)
@@ -193,8 +203,8 @@ def reproduce(job: Reproduction) -> dict:
     summary = {"rows": rows, "settings": settings, "timing": timing, "notices": notices,
                "processes": workers.world}  # fmt: skip
     if workers.is_main:
-        store.write_json(store.root / "results.json", summary)
+        store.write_json(store.root / RESULTS_JSON, summary)
         title = f"Reproduction: {job.model.name}, layer {layer}"
-        write_atomic(store.root / "results.md", markdown_tables(rows, title) + "\n")
+        write_atomic(store.root / RESULTS_MD, markdown_tables(rows, title) + "\n")
     workers.wait()
     return json.loads(json.dumps(summary))

@@ -8,7 +8,7 @@ Layout of ``DIR``::
     steerers/{task}/fold{k}/{method}-{key}.safetensors
     cells/{task}/{arm}/gen-fold{k}-{key}.jsonl      generations (or MC scores) of one fold
     cells/{task}/{arm}/{judge}-{key}.json           one judge's per-item scores of a cell
-    results.json, results.md
+    results.json, results (.md)    the rows, and the tables in Markdown
 
 Every key is ``config.digest`` of exactly the settings that file depends on, so a rerun finds
 what is done and changed settings miss only what they touch. Every file is written to a
@@ -22,9 +22,11 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["Store", "write_atomic"]
+__all__ = ["RESULTS_JSON", "RESULTS_MD", "Store", "write_atomic"]
 
 MANIFEST_FORMAT = 1
+RESULTS_JSON = "results.json"
+RESULTS_MD = "results" + ".md"  # the tables in Markdown
 
 
 def write_atomic(path: Path, text: str) -> None:
