@@ -4,6 +4,8 @@ Configurations (signal in the plane of the first two coordinates, isotropic nois
   linear      one positive and one negative component, opposite along e0
   xor         positives at (+c,+c), (-c,-c); negatives at (+c,-c), (-c,+c)
   multimodal  three positive and three negative components interleaved on a circle
+  ring        eight alternating components on a circle (cos 4 theta: needs degree 4)
+  nested      positives at the centre of the plane, negatives on a ring of radius 3 around them
 Regimes: "small" shared mean (|m| = 0.5) and "dominant" shared mean (|m| = 40, carried by a few
 massive coordinates, like real LLM residual streams).
 
@@ -53,8 +55,9 @@ METHODS = [
     "odesteer",
     "odesteer_paper",
     "odesteer:degree=3",
+    "odesteer:select=false",
 ]
-CONFIGS = ["linear", "xor", "multimodal"]
+CONFIGS = ["linear", "xor", "multimodal", "ring", "nested"]
 REGIMES = ["small", "dominant"]
 XOR_MIN_SHARE, XOR_MIN_GAIN = 0.65, 0.5  # core issue's targets for the default odesteer
 DEFAULT_PLOT = ROOT / "assets" / "benchmarks" / "synthetic_quality.png"
@@ -71,10 +74,14 @@ def configurations() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     c, r = 2.0, 3.0
     angles = [2 * math.pi * k / 6 for k in range(6)]
     ring = [(r * math.cos(a), r * math.sin(a)) for a in angles]
+    eight = [(r * math.cos(math.pi * k / 4), r * math.sin(math.pi * k / 4)) for k in range(8)]
+    shell = [(r * math.cos(math.pi * k / 8), r * math.sin(math.pi * k / 8)) for k in range(16)]
     return {
         "linear": (_plane([(1.5, 0.0)]), _plane([(-1.5, 0.0)])),
         "xor": (_plane([(c, c), (-c, -c)]), _plane([(c, -c), (-c, c)])),
         "multimodal": (_plane(ring[0::2]), _plane(ring[1::2])),
+        "ring": (_plane(eight[0::2]), _plane(eight[1::2])),
+        "nested": (_plane([(0.0, 0.0)]), _plane(shell)),
     }
 
 
@@ -149,7 +156,7 @@ def evaluate(method: str, problem: Problem, seed: int = 0) -> dict:
 
     def score(dist: float) -> float:
         if dist not in curve:
-            T = oc.relative_to_T(s, dist / s.median_norm_)
+            T = dist / s.speed_  # relative_to_T without its cap of 4 median norms
             curve[dist] = problem.judge(s.steer(problem.test, T))
         return curve[dist]["inside"]
 
@@ -165,6 +172,7 @@ def evaluate(method: str, problem: Problem, seed: int = 0) -> dict:
         "typical": curve[best]["typical"],
         "distance": round(best, 4),
         "fit_s": round(fit_s, 3),
+        "chosen": s.report_.summary() if getattr(s, "report_", None) else None,
         "total_s": round(time.perf_counter() - t0, 3),
         "sweep": [{"distance": round(d, 4), **curve[d]} for d in sorted(curve)],
     }
@@ -277,6 +285,8 @@ def main() -> int:
             row = {m: evaluate(m, problem, args.seed) for m in methods}
             results.setdefault(config, {})[regime] = row
             cells = ", ".join(f"{m} {r['share']:.3f}" for m, r in row.items())
+            if row.get("odesteer", {}).get("chosen"):
+                print(f"  odesteer: {row['odesteer']['chosen']}", file=sys.stderr)
             seconds = sum(r["total_s"] for r in row.values())
             print(f"  {config}/{regime} ({seconds:.0f} s): {cells}", file=sys.stderr, flush=True)
     runtime = time.perf_counter() - t_start
