@@ -16,7 +16,9 @@ from tiny_models import single_thread, tiny_config
 
 from odesteer_core import cli
 from odesteer_core.evaluation.reproduce import decode as decode_module
+from odesteer_core.evaluation.reproduce import judges as judges_module
 from odesteer_core.evaluation.reproduce import model as model_module
+from odesteer_core.evaluation.reproduce.config import has_target_mode
 from odesteer_core.evaluation.reproduce.decode import DecodeSettings, SteerArm, sample_batch
 from odesteer_core.evaluation.reproduce.report import CellResult, cell_metrics, markdown_tables
 from odesteer_core.lm.loading import load_lm
@@ -137,6 +139,21 @@ def test_win_rate_and_bold_best_by_hand():
     assert "| caa | **2.500** |" in markdown_tables(result, "t")
 
 
+def test_a_judge_that_fails_on_an_item_scores_nan_counts_it_and_goes_on(monkeypatch):
+    def flaky(model, device):
+        def score(batch):
+            if any("bad" in text for _, text in batch):
+                raise RuntimeError("cannot score this one")
+            return [float(len(text)) for _, text in batch]
+
+        return score
+
+    monkeypatch.setattr(judges_module, "_perplexity", flaky)
+    items = [("p", "good"), ("p", "bad"), ("p", "fine!")]
+    scores, failed = judges_module.run_judge("perplexity", "m", items, device=None, batch_size=2)
+    assert scores[0] == 4.0 and math.isnan(scores[1]) and scores[2] == 5.0 and failed == 1
+
+
 # -- the command -----------------------------------------------------------------------------------
 def test_reproduce_every_task_offline_then_resume_without_recomputing(
     cache, judges, capsys, tmp_path, monkeypatch
@@ -239,7 +256,7 @@ def test_a_folder_of_another_model_is_refused_unless_forced(cache, capsys, tmp_p
 
 @pytest.mark.slow
 def test_torchrun_two_processes_give_the_numbers_of_one(cache, tmp_path):
-    argv = ["reproduce", "--model", "tiny-random-llama", "--tasks", "truthfulqa-gen,ultrafeedback"]
+    argv = ["reproduce", "--model", "tiny-random-llama", "--tasks", "truthfulqa-gen"]
     argv += ["--methods", "none,caa", "--limit", "3", "--max-new-tokens", "3", *DATA_ARGS]
     argv += [*NO_JUDGES, "--gen-batch-size", "2", "--quiet"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "ODESTEER_CACHE": str(cache)}
@@ -260,3 +277,20 @@ def test_torchrun_two_processes_give_the_numbers_of_one(cache, tmp_path):
     assert cells
     for cell in cells:
         assert (tmp_path / "one" / cell).read_bytes() == (tmp_path / "two" / cell).read_bytes()
+
+
+@pytest.mark.skipif(
+    not has_target_mode("iti"), reason="no target mode (steer(x, target=p)) in method/ yet"
+)
+def test_a_target_sweep_records_its_target(cache, capsys, tmp_path):
+    out = tmp_path / "run"
+    argv = ["--model", "tiny-random-llama", "--out", str(out), "--tasks", "ultrafeedback"]
+    argv += ["--methods", "none,iti", "--targets", "0.9", "--limit", "2", "--max-new-tokens", "2"]
+    _run([*argv, *DATA_ARGS, *NO_JUDGES], capsys)
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    assert {r.get("target") for r in rows if r["method"] == "iti"} == {0.9}
+    row = json.loads(
+        next(out.glob("cells/ultrafeedback/iti*/gen-*.jsonl")).read_text().split("\n")[0]
+    )
+    assert row["settings"]["setting"] == ["target", 0.9]
+    assert "(target 0.9)" in (out / "results.md").read_text()

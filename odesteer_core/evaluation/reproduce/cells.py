@@ -10,6 +10,7 @@ chunks over the processes (``distributed.py``) and return the rows in prompt ord
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -74,12 +75,21 @@ class FoldJob:
         """Tasks that fit on the same data share their steerers (TruthfulQA MC and generation)."""
         return "truthfulqa" if self.spec.name.startswith("truthfulqa") else self.spec.name
 
-    def fit_key(self, method: str) -> str:
-        params = make_steerer(method, seed=self.run.seed).get_params()
+    @cached_property
+    def fit_data_key(self) -> str:
+        """The hash of what every fit of this fold reads (hashed once: the data can be large)."""
         return digest(
             {**self.identity, "layer": self.layer, "format": self.spec.fit_format,
-             "pos": self.fold.pos, "neg": self.fold.neg, "method": method, "params": params}
+             "pos": self.fold.pos, "neg": self.fold.neg}
         )  # fmt: skip
+
+    def fit_key(self, method: str) -> str:
+        params = make_steerer(method, seed=self.run.seed).get_params()
+        return digest({"data": self.fit_data_key, "method": method, "params": params})
+
+    @cached_property
+    def prompts_key(self) -> str:
+        return digest({"prompts": self.fold.prompts, "indices": self.fold.indices})
 
     def cell_key(self, arm: ArmKey) -> str:
         method, setting = arm
@@ -87,7 +97,7 @@ class FoldJob:
         decode = None if self.spec.decode is None else self.decode.to_dict()
         return digest(
             {**self.identity, "layer": self.layer, "task": self.spec.name,
-             "fold": self.fold.fold, "prompts": self.fold.prompts, "indices": self.fold.indices,
+             "fold": self.fold.fold, "prompts": self.prompts_key,
              "fit": fit, "method": method, "setting": setting, "steps": self.run.steps,
              "solver": self.run.solver, "decode": decode, "seed": self.run.seed,
              "chunk": self.run.gen_batch_size}

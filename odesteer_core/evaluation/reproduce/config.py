@@ -28,6 +28,7 @@ __all__ = [
     "JudgeConfig",
     "RunConfig",
     "digest",
+    "has_target_mode",
 ]
 
 TASK_NAMES = ("truthfulqa-mc", "truthfulqa-gen", "ultrafeedback", "toxicity")
