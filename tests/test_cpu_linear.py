@@ -123,6 +123,31 @@ def test_a_forward_replaced_by_someone_else_is_left_alone() -> None:
     with onednn_linear(model) as switched:
         assert switched == 1 and model[0].forward is offloaded
     assert model[0].forward is offloaded and "forward" not in vars(model[1])
+    model[1].forward = offloaded  # replaced after the switch first found its layers
+    with onednn_linear(model) as switched:
+        assert switched == 0 and model[1].forward is offloaded
+    assert model[1].forward is offloaded
+    del model[1].forward
+    with onednn_linear(model) as switched:
+        assert switched == 1 and "forward" in vars(model[1])
+        model[1].forward = offloaded  # replaced inside the block: left as it is on exit
+    assert model[1].forward is offloaded
+
+
+def test_generation_switches_the_kernels_for_each_forward_call_only(tmp_path: Path) -> None:
+    lm = _load("llama", tmp_path)
+    during: list[bool] = []
+    head = lm.model.lm_head
+    handle = head.register_forward_pre_hook(lambda m, a: during.append("forward" in vars(m)))
+    settings = GenerationSettings(max_new_tokens=5)
+    tokens = 0
+    try:
+        for comparison in generate_arms(lm, "Hi", [Arm("none")], layer=1, settings=settings):
+            assert _untouched(lm.model), "a yield must leave every layer as it was"
+            tokens = comparison.timing["tokens"]
+    finally:
+        handle.remove()
+    assert tokens > 0 and during == [True] * tokens
 
 
 def test_autograd_falls_back_to_f_linear() -> None:

@@ -4,6 +4,7 @@ import json
 import math
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -12,10 +13,17 @@ from tiny_models import ARCHS, single_thread, tiny_model
 
 import odesteer_core as oc
 from odesteer_core.concepts.concept import concept_from_texts
-from odesteer_core.lm.generate import Arm, generate_arms
+from odesteer_core.lm.generate import (
+    EVALUATIONS_PER_STEP,
+    MAX_FIELD_EVALUATIONS,
+    Arm,
+    field_evaluations,
+    generate_arms,
+)
 from odesteer_core.lm.records import ARM_NAMES
 from odesteer_core.lm.sampling import MAX_NEW_TOKENS_CAP, GenerationSettings
 from odesteer_core.method.directions import CAA
+from odesteer_core.method.ode import SOLVERS
 from odesteer_core.pipeline import Steering, compare, fit_concept
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -194,6 +202,57 @@ def test_positions_from_prompt_end_edits_the_template_suffix(lm, fitted):
     n_user = len(lm.tokenizer(PROMPT, add_special_tokens=False)["input_ids"])
     first, *rest = counts["from_prompt_end"]
     assert 1 < first < n_prompt - n_user + 1 and rest == [1, 1]  # the template's suffix only
+
+
+def test_field_evaluations_count_steps_solver_stages_and_positions(fitted):
+    assert set(EVALUATIONS_PER_STEP) == set(SOLVERS)
+    caa, ode = fitted.steerer("caa"), fitted.odesteer
+    arms = [
+        Arm("none"),
+        Arm("one_step", caa, 1.0, steps=7, solver="rk4"),  # one-step: 1 Euler step whatever
+        Arm("odesteer", ode, 1.0, steps=10, solver="midpoint"),
+        Arm("zero", ode, 0.0, steps=50, solver="rk4"),  # T = 0 moves nothing: no evaluation
+        Arm("default", ode, 1.0),  # the steerer's own: 10 Euler steps
+    ]
+    assert [a.evaluations for a in arms] == [0, 1, 20, 0, 10]
+    assert field_evaluations(arms, tokens=5) == 31 * 5
+    assert field_evaluations(arms, tokens=5, prefill_positions=4) == 31 * 8
+
+
+def test_the_apps_largest_request_is_within_the_budget(lm, fitted):
+    from odesteer_core.pipeline.request import LIMITS
+
+    steering = Steering(
+        strength=1.0, steps=LIMITS["steps"][1], solver="rk4", positions="from_prompt_end"
+    )
+    settings = GenerationSettings(max_new_tokens=LIMITS["max_new_tokens"][1])
+    cancel = threading.Event()
+    cancel.set()  # past the budget check, no token: the check is all this test runs
+    (only,) = compare(lm, fitted, PROMPT, steering, settings, cancel=cancel)
+    assert only.done and any("stopped" in n for n in only.notices)
+
+
+def test_a_request_over_the_budget_is_refused_before_any_forward_pass(lm, fitted):
+    calls = []
+    handle = lm.model.register_forward_pre_hook(lambda m, a: calls.append(1))
+    before = oc.active_hooks(lm.model)
+    steps = MAX_FIELD_EVALUATIONS // 64 + 1
+    arms = [Arm("none"), Arm("odesteer", fitted.odesteer, 1.0, steps=steps, solver="euler")]
+    settings = GenerationSettings(max_new_tokens=64)
+    try:
+        with pytest.raises(ValueError, match="evaluations of the steering field") as err:
+            next(generate_arms(lm, PROMPT, arms, layer=fitted.layer, settings=settings))
+        ode = Arm("odesteer", fitted.odesteer, 1.0, steps=50, solver="rk4")
+        many = GenerationSettings(max_new_tokens=MAX_FIELD_EVALUATIONS // 200 + 1)
+        with pytest.raises(ValueError, match="max_new_tokens"):
+            next(generate_arms(lm, PROMPT, [ode], layer=fitted.layer, settings=many))
+        assert oc.active_hooks(lm.model) == before
+    finally:
+        handle.remove()
+    assert calls == []
+    message = str(err.value)
+    assert f"odesteer: {steps} euler step(s)" in message and "max_new_tokens=64" in message
+    assert f"{MAX_FIELD_EVALUATIONS:,}" in message
 
 
 def test_overlong_prompt_is_truncated_from_the_left_with_a_notice(lm, fitted):

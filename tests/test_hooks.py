@@ -1,4 +1,4 @@
-"""Forward hooks on decoder-layer outputs: they read, replace, and never outlive their block."""
+"""Forward hooks on decoder layers: they read, replace, check, and never outlive their block."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 from tiny_models import ARCHS, single_thread, tiny_model
 
-from odesteer_core.lm.hooks import active_hooks, layer_output_hook
+from odesteer_core.lm.hooks import active_hooks, before_layers, layer_output_hook
 from odesteer_core.lm.loading import LoadedLM
 
 LAYER = 1
@@ -137,4 +137,47 @@ def test_bad_arguments() -> None:
     ):  # type: ignore[arg-type]
         pass
     with pytest.raises(TypeError, match="callable"), layer_output_hook(_TensorLayer(), None):  # type: ignore[arg-type]
+        pass
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_before_layers_runs_before_every_layer_and_can_abort_the_pass() -> None:
+    lm = tiny_model("llama")
+    enc = _inputs(lm)
+    before = active_hooks(lm.model)
+    baseline = _logits(lm, enc)
+    order: list[str] = []
+    with (
+        before_layers(lm.layers, lambda: order.append("check")),
+        layer_output_hook(lm.layers[0], lambda h: order.append("layer 0")),
+    ):
+        assert active_hooks(lm.model) == before + len(lm.layers) + 1
+        torch.testing.assert_close(_logits(lm, enc), baseline, rtol=0, atol=0)  # reads only
+    assert order[:3] == ["check", "layer 0", "check"] and order.count("check") == len(lm.layers)
+    assert active_hooks(lm.model) == before
+    seen: list[torch.Tensor] = []
+
+    def stop() -> None:
+        if seen:  # after the first layer ran
+            raise _Stop
+
+    with (
+        pytest.raises(_Stop),
+        before_layers(lm.layers, stop),
+        layer_output_hook(lm.layers[-1], seen.append),
+        layer_output_hook(lm.layers[0], seen.append),
+    ):
+        _logits(lm, enc)
+    assert len(seen) == 1  # the pass stopped before the second layer; the last never ran
+    assert active_hooks(lm.model) == before
+    torch.testing.assert_close(_logits(lm, enc), baseline, rtol=0, atol=0)
+
+
+def test_before_layers_bad_arguments() -> None:
+    with pytest.raises(TypeError, match="torch.nn.Module"), before_layers(["layer"], print):  # type: ignore[list-item]
+        pass
+    with pytest.raises(TypeError, match="callable"), before_layers([_TensorLayer()], None):  # type: ignore[arg-type]
         pass

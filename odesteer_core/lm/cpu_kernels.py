@@ -10,11 +10,15 @@ and 2.8x for 3 rows.
 
 ``with onednn_linear(model):`` points each eligible layer's ``forward`` at oneDNN for the
 duration of the block, like a hook: on exit (also on an exception) every layer runs
-``nn.Linear.forward`` again, so the model is never left changed. Blocks on one model may nest
-and run in several threads at once (a shared model in the app): the switch is made by the first
-to enter and undone by the last to leave. Weights, hooks and ``state_dict`` are never touched. A
-call falls back to ``F.linear`` whenever oneDNN does not apply: autograd recording, other dtypes
-or devices. oneDNN is used only after a self-check against ``F.linear`` passes on this machine.
+``nn.Linear.forward`` again, so the model is never left changed. Generation enters the block
+around each forward call, never across a ``yield`` (``generate.py``), so entering and leaving
+are cheap: the eligible layers are found once per model, and the switch is a dictionary write
+per layer. Blocks on one model may nest and run in several threads at once (a shared model in
+the app): the switch is made by the first to enter and undone by the last to leave. Weights,
+hooks and ``state_dict`` are never touched. A call falls back to ``F.linear`` whenever oneDNN
+does not apply: autograd recording, other dtypes or devices (also for a layer whose weights
+moved after it was found). oneDNN is used only after a self-check against ``F.linear`` passes on
+this machine.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ import contextlib
 import functools
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 import torch
 
@@ -31,9 +36,7 @@ from odesteer_core.method.kernels import linear, onednn_available
 
 __all__ = ["eligible_layers", "onednn_linear"]
 
-_MARK = "_odesteer_onednn"
 _lock = threading.Lock()
-_users: weakref.WeakKeyDictionary[torch.nn.Module, int] = weakref.WeakKeyDictionary()
 
 
 def _onednn_forward(layer: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
@@ -53,9 +56,43 @@ def eligible_layers(model: torch.nn.Module) -> list[torch.nn.Linear]:
     ]
 
 
+@dataclass
+class _Switch:
+    """One model's switch: its eligible layers (found once), users inside, layers switched.
+
+    A layer is held as its attribute dictionary (``vars(layer)``) and its oneDNN ``forward``:
+    the switch is an instance attribute, as ``layer.forward = ...`` would set it, written
+    without ``nn.Module.__setattr__``'s checks, so that it costs one dictionary write.
+    """
+
+    forwards: list[tuple[dict, Callable]]  # (vars(layer), its oneDNN forward)
+    users: int = 0
+    switched: list[tuple[dict, Callable]] = field(default_factory=list)
+
+
+_switches: weakref.WeakKeyDictionary[torch.nn.Module, _Switch] = weakref.WeakKeyDictionary()
+
+
+def _switch_on(switch: _Switch) -> None:
+    for attributes, forward in switch.forwards:
+        if "forward" not in attributes:  # replaced by someone else since: leave it alone
+            attributes["forward"] = forward
+            switch.switched.append((attributes, forward))
+
+
+def _switch_off(switch: _Switch) -> None:
+    for attributes, forward in switch.switched:
+        if attributes.get("forward") is forward:
+            del attributes["forward"]
+    switch.switched.clear()
+
+
 @contextlib.contextmanager
 def onednn_linear(model: torch.nn.Module, enabled: bool = True) -> Iterator[int]:
     """Run the float32 CPU ``nn.Linear`` layers of ``model`` through oneDNN inside the block.
+
+    The eligible layers (``eligible_layers``) are found on the first block of a model; a layer
+    added to the model later keeps PyTorch's kernel.
 
     Args:
         model: Any module, e.g. a Hugging Face causal LM.
@@ -68,20 +105,19 @@ def onednn_linear(model: torch.nn.Module, enabled: bool = True) -> Iterator[int]
         yield 0
         return
     with _lock:
-        users = _users.get(model, 0)
-        if users == 0:
-            for layer in eligible_layers(model):
-                layer.forward = functools.partial(_onednn_forward, layer)
-                setattr(layer, _MARK, True)
-        _users[model] = users + 1
-        switched = sum(getattr(m, _MARK, False) for m in model.modules())
+        switch = _switches.get(model)
+        if switch is None:
+            layers = eligible_layers(model)
+            forwards = [(vars(m), functools.partial(_onednn_forward, m)) for m in layers]
+            switch = _switches[model] = _Switch(forwards)
+        if switch.users == 0:
+            _switch_on(switch)
+        switch.users += 1
+        switched = len(switch.switched)
     try:
         yield switched
     finally:
         with _lock:
-            _users[model] -= 1
-            if _users[model] == 0:
-                del _users[model]
-                for layer in model.modules():
-                    if getattr(layer, _MARK, False):
-                        del layer.forward, layer._odesteer_onednn
+            switch.users -= 1
+            if switch.users == 0:
+                _switch_off(switch)

@@ -5,22 +5,31 @@ chosen decoder layer edits each row's activation with that row's steerer at the 
 paper steers (the last position of every forward call: the last prompt token at prefill, then
 each new token; KV cache on), records the judge's barrier before and after and the whole path,
 and hands the edited hidden states on. Rows share the sampling noise (``sampling.py``), so the
-arms differ only by steering. The hook lives in a context manager and acts only on forward calls
-made by the thread that registered it, so concurrent users of one model never see each other's
-steering, and it is removed however the generation ends (error, or the consumer closing the
-stream early).
+arms differ only by steering.
+
+The model is shared by every user of the app, and its hooks are global state. So the steering
+hook, the CPU kernel switch (``cpu_kernels.py``) and the cancellation checks are installed
+around each forward call (the prefill, then each decoding step) and removed when it returns or
+raises, never held across a ``yield``: a stream that its consumer paused, abandoned or never
+closed leaves the model exactly as it found it. The hook also acts only on forward calls made by
+the thread that runs that call, so concurrent users never see each other's steering.
+
+A request is bounded before any work starts (``MAX_FIELD_EVALUATIONS``), and one that is
+cancelled (``cancel``: the client went away or pressed Stop) stops inside the forward pass in
+progress, at the next decoder layer, and ends its stream with a notice.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
 
-from odesteer_core.lm.hooks import layer_output_hook
+from odesteer_core.lm.hooks import before_layers, layer_output_hook
 from odesteer_core.lm.loading import LoadedLM
 from odesteer_core.lm.records import ARM_NAMES, ArmRecord, Comparison
 from odesteer_core.lm.sampling import GenerationSettings, TokenSampler
@@ -29,9 +38,24 @@ from odesteer_core.method.base import Steerer
 from odesteer_core.method.checks import check_steps, check_T
 from odesteer_core.method.ode import check_solver
 
-__all__ = ["POSITIONS", "Arm", "format_prompt", "generate_arms"]
+__all__ = [
+    "EVALUATIONS_PER_STEP",
+    "Cancel",
+    "MAX_FIELD_EVALUATIONS",
+    "POSITIONS",
+    "Arm",
+    "field_evaluations",
+    "format_prompt",
+    "generate_arms",
+]
 
 POSITIONS = ("last", "from_prompt_end")
+EVALUATIONS_PER_STEP = {"euler": 1, "midpoint": 2, "rk4": 4}  # field evaluations per solver step
+# Evaluations of the steering fields one request may need, over all its arms and positions: twice
+# the app's largest ODESteer arm (50 rk4 steps for each of 256 tokens), which leaves room for its
+# one-step arm and for the few prompt positions that ``positions="from_prompt_end"`` steers.
+MAX_FIELD_EVALUATIONS = 2 * 50 * 4 * 256
+Cancel = threading.Event | Callable[[], bool]  # set (or returning True): stop the generation
 
 
 @dataclass(frozen=True)
@@ -60,6 +84,20 @@ class Arm:
         if not self.steerer.is_ode:
             return 1
         return self.steps if self.steps is not None else self.steerer.steps
+
+    @property
+    def solver_name(self) -> str:
+        """The solver the arm runs: its own, else its steerer's (one-step methods: Euler)."""
+        if self.steerer is None or not self.steerer.is_ode:
+            return "euler"
+        return self.solver if self.solver is not None else getattr(self.steerer, "solver", "euler")
+
+    @property
+    def evaluations(self) -> int:
+        """Evaluations of the steering field per steered position (0: nothing moves)."""
+        if self.steerer is None or self.T == 0.0:
+            return 0
+        return self.n_steps * EVALUATIONS_PER_STEP[self.solver_name]
 
 
 def format_prompt(lm: LoadedLM, prompt: str) -> str:
@@ -122,7 +160,7 @@ class _SteeringHook:
     def __init__(self, arms: list[Arm], judge: Steerer | None, steer_from: int, positions: str):
         self.arms, self.judge, self.positions = arms, judge, positions
         self.steer_from = steer_from  # first prompt position steered with "from_prompt_end"
-        self.owner = threading.get_ident()
+        self.owner = threading.get_ident()  # the thread of the forward call (``_forward``)
         self.records: list[tuple[torch.Tensor, list[float]]] = []
 
     def _barrier(self, points: torch.Tensor) -> list[float]:
@@ -168,6 +206,47 @@ class _SteeringHook:
         return edited
 
 
+def field_evaluations(arms: list[Arm], tokens: int, prefill_positions: int = 1) -> int:
+    """Evaluations of the steering fields that ``tokens`` new tokens per arm need at most.
+
+    Each arm evaluates its field ``steps x EVALUATIONS_PER_STEP[solver]`` times per steered
+    position; the prefill steers ``prefill_positions`` positions (1 with ``positions="last"``),
+    each later forward call one.
+    """
+    return sum(arm.evaluations for arm in arms) * (prefill_positions + tokens - 1)
+
+
+def _check_budget(arms: list[Arm], tokens: int, prefill_positions: int) -> None:
+    total = field_evaluations(arms, tokens, prefill_positions)
+    if total <= MAX_FIELD_EVALUATIONS:
+        return
+    costs = "; ".join(
+        f"{arm.name}: {arm.n_steps} {arm.solver_name} step(s) of "
+        f"{EVALUATIONS_PER_STEP[arm.solver_name]} evaluation(s)"
+        for arm in arms
+        if arm.evaluations
+    )
+    prompt = f" + {prefill_positions - 1} prompt position(s)" if prefill_positions > 1 else ""
+    raise ValueError(
+        f"this request needs {total:,} evaluations of the steering field, above the limit of "
+        f"{MAX_FIELD_EVALUATIONS:,} per request ({costs}; at each of "
+        f"{prefill_positions + tokens - 1} steered positions: max_new_tokens={tokens}{prompt}); "
+        "ask for fewer tokens or solver steps, or a cheaper solver"
+    )
+
+
+def _stop_signal(cancel: Cancel | None) -> Callable[[], bool] | None:
+    if cancel is None:
+        return None
+    is_set = getattr(cancel, "is_set", cancel)
+    if not callable(is_set):
+        raise TypeError(
+            "cancel must be a threading.Event or a callable returning True to stop, got "
+            f"{type(cancel).__name__}"
+        )
+    return is_set
+
+
 def generate_arms(
     lm: LoadedLM,
     prompt: str,
@@ -177,13 +256,13 @@ def generate_arms(
     judge: Steerer | None = None,
     settings: GenerationSettings | None = None,
     positions: str = "last",
-    formatted: bool = False,
+    cancel: Cancel | None = None,
 ) -> Iterator[Comparison]:
     """Generate all arms in one batch, yielding the growing ``Comparison`` after every token.
 
     Args:
         lm: The loaded model.
-        prompt: The user's prompt (formatted with ``format_prompt`` unless ``formatted``).
+        prompt: The user's prompt (formatted with ``format_prompt``).
         arms: One ``Arm`` per row; names from ``ARM_NAMES`` or free-form.
         layer: Decoder layer whose output is edited (0-indexed).
         judge: A steerer with a barrier (usually the fitted ODESteer) that scores every
@@ -192,7 +271,15 @@ def generate_arms(
         positions: "last" (the paper: last position of every forward call) or
             "from_prompt_end" (also every prompt position after the user's text, e.g. the chat
             template's assistant header).
-        formatted: ``prompt`` is already the model's input text.
+        cancel: A ``threading.Event`` (or a callable) that, once set (returning True), stops the
+            generation at the next decoder layer of the forward pass in progress: the stream then
+            yields the comparison so far once more, with ``done`` set and a notice that it
+            stopped, and ends. Checked in the thread that runs the forward pass, so another
+            thread may set it (e.g. when the client goes away).
+
+    Raises:
+        ValueError: Bad settings, or a request needing more than ``MAX_FIELD_EVALUATIONS``
+            evaluations of the steering fields (raised before any forward pass).
     """
     settings = settings or GenerationSettings()
     if not arms:
@@ -201,18 +288,20 @@ def generate_arms(
         raise ValueError(f"unknown positions {positions!r}; valid: {POSITIONS}")
     if judge is not None and not judge.has_barrier:
         raise ValueError(f"the judge must have a barrier (e.g. odesteer), got {judge.name}")
+    should_stop = _stop_signal(cancel)
     layer = lm.check_layer(layer)
     notices = []
     if lm.offline_test_model:
         notices.append("Offline test model: random weights, so every output is meaningless.")
-    text = prompt if formatted else format_prompt(lm, prompt)
+    text = format_prompt(lm, prompt)
     input_ids = _tokenize_prompt(lm, text, settings.max_new_tokens, notices)
     steer_from = input_ids.shape[1] - 1
-    if positions == "from_prompt_end" and not formatted:
+    if positions == "from_prompt_end":
         # The user's text ends where the template's suffix (assistant header) begins.
         suffix = text[text.rfind(prompt) + len(prompt) :] if prompt in text else ""
         n_suffix = len(lm.tokenizer(suffix, add_special_tokens=False)["input_ids"]) if suffix else 0
         steer_from = max(input_ids.shape[1] - 1 - n_suffix, 0)
+    _check_budget(arms, settings.max_new_tokens, input_ids.shape[1] - steer_from)
 
     records = [
         ArmRecord(
@@ -231,57 +320,120 @@ def generate_arms(
         settings={**settings.to_dict(), "positions": positions},
         notices=notices,
     )
-    yield from _decode(
-        lm, input_ids, arms, layer, judge, settings, positions, steer_from, comparison
+    job = _DecodeJob(
+        lm=lm,
+        input_ids=input_ids,
+        layer=layer,
+        hook=_SteeringHook(arms, judge, steer_from, positions),
+        settings=settings,
+        comparison=comparison,
+        should_stop=should_stop,
     )
+    yield from _decode(job)
 
 
-def _decode(lm, input_ids, arms, layer, judge, settings, positions, steer_from, comparison):
-    model, tok = lm.model, lm.tokenizer
-    device = lm.device
-    batch = len(arms)
-    ids = input_ids.to(device).repeat(batch, 1)  # (B, L): the same prompt in every row
+@dataclass
+class _DecodeJob:
+    """One batched generation, fixed before its first forward pass."""
+
+    lm: LoadedLM
+    input_ids: torch.Tensor  # (1, L): the prompt, once
+    layer: int  # the hooked decoder layer
+    hook: _SteeringHook  # one row per arm
+    settings: GenerationSettings
+    comparison: Comparison  # grows with every token
+    should_stop: Callable[[], bool] | None = None
+
+
+class _Cancelled(Exception):
+    """Raised inside a forward pass whose request was cancelled; never leaves this module."""
+
+
+def _forward(job: _DecodeJob, inputs: dict) -> object:
+    """One forward call of the batch, with the steering hook, the cancellation checks and the CPU
+    kernels installed for this call only, and removed however it ends."""
+    stop = job.should_stop
+    if stop is not None and stop():
+        raise _Cancelled
+    owner = job.hook.owner = threading.get_ident()
+
+    def check() -> None:
+        if threading.get_ident() == owner and stop():  # not another user's forward pass
+            raise _Cancelled
+
+    checks = contextlib.nullcontext() if stop is None else before_layers(job.lm.layers, check)
+    with layer_output_hook(job.lm.layers[job.layer], job.hook), checks, job.lm.cpu_kernels():
+        out = job.lm.model(**inputs)
+    if stop is not None and stop():  # set during the last layer: this token is not shown either
+        raise _Cancelled
+    return out
+
+
+def _decode(job: _DecodeJob) -> Iterator[Comparison]:
+    try:
+        yield from _tokens(job)
+        return
+    except _Cancelled:
+        pass  # the token loop's frame, with its KV cache, is freed with the exception here
+    comparison = job.comparison
+    n = comparison.timing.get("tokens", 0)
+    comparison.notices.append(f"Generation stopped after {n} token(s): the request was cancelled.")
+    comparison.done = True
+    yield comparison
+
+
+def _tokens(job: _DecodeJob) -> Iterator[Comparison]:
+    """The token loop: one forward call per token, then the records, then a ``yield`` with
+    nothing installed on the model and grad mode as the consumer left it."""
+    lm, settings, comparison = job.lm, job.settings, job.comparison
+    tok, device, batch = lm.tokenizer, lm.device, len(comparison.arms)
+    ids = job.input_ids.to(device).repeat(batch, 1)  # (B, L): the same prompt in every row
     mask = torch.ones_like(ids)
     sampler = TokenSampler(settings)
     eos = eos_ids(lm)
     pad = tok.pad_token_id if tok.pad_token_id is not None else next(iter(eos), 0)
-    hook = _SteeringHook(arms, judge, steer_from, positions)
     finished = torch.zeros(batch, dtype=torch.bool)
     history = ids
+    inputs = {"input_ids": ids, "attention_mask": mask, "use_cache": True, "logits_to_keep": 1}
     t0 = time.perf_counter()
-    with layer_output_hook(lm.layers[layer], hook), lm.cpu_kernels(), torch.inference_mode():
-        out = model(input_ids=ids, attention_mask=mask, use_cache=True, logits_to_keep=1)
-        for step in range(settings.max_new_tokens):
+    for step in range(settings.max_new_tokens):
+        with torch.inference_mode():
+            out = _forward(job, inputs)
             next_ids = sampler(history, out.logits[:, -1]).cpu()
             next_ids[finished] = pad
-            for row, record in enumerate(comparison.arms):
-                if finished[row]:
-                    continue
-                token = int(next_ids[row])
-                path, values = hook.records[row]
-                record.token_ids.append(token)
-                record.tokens.append(_piece(tok, record, token))
-                record.barrier_before.append(values[0])
-                record.barrier_after.append(values[-1])
-                record.barrier_path.append(values)
-                record.paths.append(path)
-                if token in eos:
-                    finished[row] = True
-                    record.finished = True
-            if step == 0:
-                comparison.timing["first_token_s"] = time.perf_counter() - t0
-            comparison.timing["generate_s"] = time.perf_counter() - t0
-            comparison.timing["tokens"] = step + 1
-            if bool(finished.all()) or step == settings.max_new_tokens - 1:
-                comparison.done = True
-                yield comparison
-                return
-            yield comparison
             history = torch.cat([history, next_ids.to(device)[:, None]], dim=1)
             mask = torch.cat([mask, mask.new_ones(batch, 1)], dim=1)
-            out = model(
-                input_ids=next_ids.to(device)[:, None],
-                attention_mask=mask,
-                cache=out.cache,
-                use_cache=True,
-            )
+        _record(comparison, job.hook.records, next_ids, finished, eos, tok)
+        if step == 0:
+            comparison.timing["first_token_s"] = time.perf_counter() - t0
+        comparison.timing["generate_s"] = time.perf_counter() - t0
+        comparison.timing["tokens"] = step + 1
+        if bool(finished.all()) or step == settings.max_new_tokens - 1:
+            comparison.done = True
+            yield comparison
+            return
+        yield comparison
+        inputs = {
+            "input_ids": history[:, -1:],
+            "attention_mask": mask,
+            "cache": out.cache,
+            "use_cache": True,
+        }
+
+
+def _record(comparison, hook_records, next_ids, finished, eos, tok) -> None:
+    """Append each unfinished row's new token, its text and the hook's records of this call."""
+    for row, record in enumerate(comparison.arms):
+        if finished[row]:
+            continue
+        token = int(next_ids[row])
+        path, values = hook_records[row]
+        record.token_ids.append(token)
+        record.tokens.append(_piece(tok, record, token))
+        record.barrier_before.append(values[0])
+        record.barrier_after.append(values[-1])
+        record.barrier_path.append(values)
+        record.paths.append(path)
+        if token in eos:
+            finished[row] = True
+            record.finished = True

@@ -1,8 +1,10 @@
-"""Forward hooks on a decoder layer's output: the residual stream after that layer.
+"""Forward hooks on decoder layers: edit a layer's output (the residual stream after that layer),
+or run a check before each layer (e.g. to abort a forward pass that is no longer wanted).
 
 The HF model is never wrapped or mutated: a hook is registered for the duration of a `with`
 block and its handle is removed in `finally`, also when the body raises. Hooks are global state
-on a model shared by every caller, so nothing may outlive the block.
+on a model shared by every caller, so nothing may outlive the block; a generator must not hold a
+block open across a `yield` (generation enters one around each forward call).
 
 Note (transformers 5): `output_hidden_states=True` installs HF's own capture hooks on the decoder
 layers the first time it is used, and they stay (inactive) for the life of the model. Count hooks
@@ -11,7 +13,7 @@ before and after rather than expecting zero.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 import torch
@@ -75,6 +77,41 @@ def layer_output_hook(
         yield
     finally:
         handle.remove()
+
+
+@contextmanager
+def before_layers(layers: Iterable[torch.nn.Module], fn: Callable[[], None]) -> Iterator[None]:
+    """Call `fn()` before each of `layers` runs, while the `with` block is active.
+
+    Meant for checks between layers: an exception raised by `fn` leaves the forward call at once
+    (e.g. a cancelled request on a large model, where one forward pass takes seconds), and the
+    hooks go with the block.
+
+    Args:
+        layers: Modules to check before, e.g. `lm.layers` (all decoder layers).
+        fn: Called with no arguments; its return value is ignored.
+
+    Raises:
+        TypeError: An item of `layers` is not a module, or `fn` is not callable.
+    """
+    layers = list(layers)
+    for layer in layers:
+        if not isinstance(layer, torch.nn.Module):
+            raise TypeError(f"layers must be torch.nn.Module objects, got {type(layer).__name__}")
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+
+    def hook(module: torch.nn.Module, args: tuple) -> None:
+        fn()
+
+    handles = []
+    try:
+        for layer in layers:
+            handles.append(layer.register_forward_pre_hook(hook))
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def active_hooks(model: torch.nn.Module) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from odesteer_core.lm.generate import Arm, generate_arms
+from odesteer_core.lm.generate import Arm, Cancel, generate_arms
 from odesteer_core.lm.loading import LoadedLM
 from odesteer_core.lm.records import Comparison
 from odesteer_core.lm.sampling import GenerationSettings
@@ -26,6 +26,8 @@ def compare(
     prompt: str,
     steering: Steering | None = None,
     settings: GenerationSettings | None = None,
+    *,
+    cancel: Cancel | None = None,
 ) -> Iterator[Comparison]:
     """Stream unsteered / one-step / ODESteer generations for ``prompt``, in one batch.
 
@@ -35,9 +37,13 @@ def compare(
         prompt: The user's prompt (formatted with the chat template for chat models).
         steering: How the steered arms move (default ``Steering()``: strength 0.2, CAA).
         settings: How every arm generates (default ``GenerationSettings()``: greedy, 64 tokens).
+        cancel: A ``threading.Event`` (or a callable) that stops the generation once set, inside
+            the forward pass in progress (``lm.generate.generate_arms``); e.g. set by
+            ``studio.stream_in_thread`` when the client goes away.
 
     Yields:
-        One growing ``Comparison`` after each generated token; the last has ``done`` set.
+        One growing ``Comparison`` after each generated token; the last has ``done`` set (with a
+        notice when it was cancelled).
     """
     steering = Steering() if steering is None else steering
     odesteer = fitted.odesteer
@@ -62,6 +68,7 @@ def compare(
         judge=odesteer,
         settings=settings,
         positions=steering.positions,
+        cancel=cancel,
     )
     strength = None if steering.T is not None else steering.strength
     for comparison in stream:

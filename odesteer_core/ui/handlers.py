@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,10 +120,15 @@ def fit_message(fitted: oc.FittedConcept) -> str:
 def stream_comparison(
     lm: oc.LoadedLM, fitted: oc.FittedConcept, request: CompareRequest, interval: float
 ) -> Iterator[oc.Comparison]:
-    """``oc.compare`` streamed from a thread of its own (see ``stream_in_thread``), throttled."""
+    """``oc.compare`` streamed from a thread of its own (see ``stream_in_thread``), throttled;
+    cancelled inside the forward pass in progress when the consumer goes away."""
+    cancel = threading.Event()
     return stream_in_thread(
-        lambda: oc.compare(lm, fitted, request.prompt, request.steering, request.generation),
+        lambda: oc.compare(
+            lm, fitted, request.prompt, request.steering, request.generation, cancel=cancel
+        ),
         min_interval=interval,
+        cancel=cancel,
     )
 
 
