@@ -227,6 +227,7 @@ def test_a_new_strength_computes_only_its_own_cells(cache, capsys, tmp_path):
         (["--targets", "0.8", "--methods", "none,caa"], "target"),
         (["--tasks", "toxicity", "--jigsaw-csv", None], "kaggle"),
         (["--toxicity-judge", "perspective", "--tasks", "toxicity"], "PERSPECTIVE_API_KEY"),
+        (["--judge-device", "reward=tpu:7"], "--judge-device tpu:7: unknown device"),
     ],
 )
 def test_bad_input_is_refused_before_the_model_loads(

@@ -16,6 +16,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import torch
+
 from odesteer_core.evaluation.reproduce.cells import (
     FoldJob,
     fit_steerers,
@@ -84,6 +86,17 @@ def _prepare(job: Reproduction, store: Store) -> dict[str, TaskData]:
     return data
 
 
+def _device_problem(flag: str, device: str) -> str | None:
+    """What is wrong with a device name (None: nothing)."""
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        return f"{flag}: unknown device; use cpu, cuda or cuda:N"
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        return f"{flag}: no CUDA GPU is available here; use cpu"
+    return None
+
+
 def validate(job: Reproduction) -> dict[str, TaskData]:
     """Every check that can fail, before the model loads; returns the prepared data."""
     problems = job.files.missing_for(job.run.tasks)
@@ -91,7 +104,8 @@ def validate(job: Reproduction) -> dict[str, TaskData]:
         raise ValueError(problems[0])
     store = Store(job.out)
     store.check(job.model.identity, job.force)
-    problems = []
+    problems = [_device_problem(f"--judge-device {d}", d) for d in job.judges.devices.values()]
+    problems = [p for p in problems if p is not None]
     for name in sorted({j for t in job.run.tasks for j in TASKS[t].judges}):
         model = getattr(job.judges, name)
         if model is not None:
