@@ -213,3 +213,23 @@ def test_a_sweep_reuses_and_fills_the_single_layer_cache(tmp_path) -> None:
     finally:
         handle.remove()
     assert torch.equal(again, sweep[2])
+
+
+def test_layer_sweep_reports_every_layer_and_finds_the_planted_one(tmp_path) -> None:
+    from odesteer_core.concepts.concept import concept_from_texts
+    from odesteer_core.pipeline.layer_sweep import parse_layers, sweep_layers
+
+    lm = tiny_model("llama")
+    pos = [f"Thank you so much, dear friend number {i}!" for i in range(12)]
+    neg = [f"Go away, you awful pest number {i}." for i in range(12)]
+    concept = concept_from_texts(pos, neg, name="planted")
+    layers = parse_layers("all", lm.n_layers)
+    sweep = sweep_layers(lm, concept, layers, progress=False, cache_dir=str(tmp_path))
+    assert [r["layer"] for r in sweep.rows] == layers
+    for row in sweep.rows:
+        assert 0 <= row["accuracy"] <= 1 and row["log_loss"] > 0 and 0 <= row["ece"] <= 1
+    assert sweep.best() in layers and "| layer |" in sweep.table()
+    with pytest.raises(ValueError, match="layers 0-"):
+        parse_layers(f"0,{lm.n_layers}", lm.n_layers)
+    with pytest.raises(ValueError, match="whole numbers"):
+        parse_layers("4;8", lm.n_layers)

@@ -47,7 +47,29 @@ def cmd_concepts(args) -> dict:
     return {"concepts": rows}
 
 
+def cmd_layer_sweep(args) -> dict:
+    """``fit --layers``: the concept's barrier at several layers, held-out quality per layer."""
+    from odesteer_core.pipeline.layer_sweep import parse_layers, sweep_layers
+    from odesteer_core.view.layer_plot import layer_sweep_figure
+
+    concept = _concept(args)  # every check before the slow model load
+    if args.plot and not args.plot.endswith(".html"):
+        raise ValueError(f"--plot must name an .html file, got {args.plot!r}")
+    lm, load_s = load_model(args)
+    layers = parse_layers(args.layers, lm.n_layers)
+    sweep = sweep_layers(lm, concept, layers, progress=not args.quiet)
+    sweep.timing["load_s"] = load_s
+    if args.plot:
+        Path(args.plot).write_text(layer_sweep_figure(sweep).to_html(include_plotlyjs="cdn"))
+    if not args.json:
+        print(sweep.table())
+        print(f"best layer by held-out log-loss: {sweep.best()}")
+    return sweep.to_dict()
+
+
 def cmd_fit(args) -> dict:
+    if args.layers is not None:
+        return cmd_layer_sweep(args)
     from odesteer_core.cli.options import check_layer_option, check_out_option
     from odesteer_core.method.persistence import save_steerer
     from odesteer_core.method.registry import STEERERS
@@ -56,6 +78,8 @@ def cmd_fit(args) -> dict:
     if args.method not in STEERERS:  # every check, and the concept, before the slow model load
         raise ValueError(f"unknown --method {args.method!r}; valid: {', '.join(sorted(STEERERS))}")
     check_layer_option(args.layer)
+    if args.out is None:
+        raise ValueError("--out is required: the .safetensors file to write (or sweep --layers)")
     check_out_option(args.out)
     concept = _concept(args)
     lm, load_s = load_model(args)
@@ -72,8 +96,13 @@ def cmd_fit(args) -> dict:
         "median_norm": steerer.median_norm_,
         "timing": {"load_s": load_s, "fit_s": time.perf_counter() - t0},
     }
+    report = getattr(steerer, "report_", None)  # barrier steerers: held-out quality
+    if report is not None:
+        summary["calibration"] = report.to_dict()
     if not args.json:
         print(f"saved {args.method} (layer {fitted.layer}) to {path}")
+        if report is not None:
+            print(f"barrier: {report.summary()}")
     return summary
 
 
@@ -159,7 +188,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fit", help="fit a steerer on a concept and save it")
     _add_model_args(p)
     p.add_argument("--method", default="odesteer", help="odesteer, caa, iti, repe, ...")
-    p.add_argument("--out", required=True, help="output .safetensors file")
+    p.add_argument(
+        "--out", default=None, help="output .safetensors file (required without --layers)"
+    )
+    p.add_argument(
+        "--layers", default=None,
+        help="sweep layers instead: 'all' or e.g. 4,8,12; prints held-out quality per layer",
+    )  # fmt: skip
+    p.add_argument("--plot", default=None, help="with --layers: write the figure to this .html")
     p.set_defaults(func=honour_quiet(cmd_fit))
 
     for name, helptext in (("compare", "generate the arms side by side"), ("smoke", "self-check")):
