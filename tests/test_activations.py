@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import huggingface_hub.constants
@@ -233,3 +234,33 @@ def test_layer_sweep_reports_every_layer_and_finds_the_planted_one(tmp_path) -> 
         parse_layers(f"0,{lm.n_layers}", lm.n_layers)
     with pytest.raises(ValueError, match="whole numbers"):
         parse_layers("4;8", lm.n_layers)
+
+
+def test_extraction_ignores_other_threads_forward_passes(tmp_path) -> None:
+    # A shared model: while one user's concept is extracted, another user's forward pass on
+    # another thread must neither be captured nor stopped.
+    lm = tiny_model("llama")
+    enc = lm.tokenizer("Hello there, how are you?", return_tensors="pt")
+    with torch.inference_mode():
+        expected = lm.model(**enc).logits
+    results, errors = [], []
+    started = threading.Event()
+
+    def other_user():
+        started.set()
+        try:
+            for _ in range(20):
+                with torch.inference_mode():
+                    results.append(lm.model(**enc).logits)
+        except Exception as err:  # the bug: the extraction hook stopping this pass
+            errors.append(err)
+
+    thread = threading.Thread(target=other_user)
+    thread.start()
+    started.wait()
+    for i in range(5):
+        acts = extract_activations(lm, TEXTS, 1, progress=False, cache_dir=tmp_path / str(i))
+        assert acts.shape == (len(TEXTS), lm.d_model)
+    thread.join()
+    assert not errors
+    assert all(torch.equal(r, expected) for r in results)

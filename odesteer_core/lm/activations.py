@@ -15,6 +15,7 @@ import inspect
 import json
 import os
 import tempfile
+import threading
 import warnings
 from pathlib import Path
 
@@ -149,8 +150,12 @@ def _compute(
     out = {layer: torch.empty((len(texts), lm.d_model), dtype=torch.float32) for layer in layers}
     captured: dict[int, list[torch.Tensor]] = {layer: [] for layer in layers}
 
+    owner = threading.get_ident()  # the model is shared: other users' passes are not ours
+
     def capture(layer: int):
         def hook(hidden: torch.Tensor) -> None:
+            if threading.get_ident() != owner:
+                return
             captured[layer].append(hidden)
             if stop_early and layer == layers[-1]:
                 raise _StopForward  # the deepest layer asked for: the rest is not needed
