@@ -182,13 +182,12 @@ class _SteeringHook:
             h = None
             if arm.steerer is None or arm.T == 0.0:
                 path = x[-1:].unsqueeze(1)  # (1, 1, d): nothing moves
-            elif arm.steerer is self.judge:  # the barrier along the path comes with the path
-                path, h = arm.steerer.trajectory_with_barrier(
-                    x, arm.T, steps=arm.steps, solver=arm.solver
+            else:  # the request was checked once (``Arm``): the unchecked hot path
+                judged = arm.steerer is self.judge  # the barrier along the path comes with it
+                path, h = arm.steerer.flow(
+                    x.float(), arm.T, arm.n_steps, arm.solver_name, values=judged
                 )
-                h = h[:, -1].tolist()
-            else:
-                path = arm.steerer.trajectory(x, arm.T, steps=arm.steps, solver=arm.solver)
+                h = h[:, -1].tolist() if judged else None
             if path.shape[0] > 1:
                 edited[row, start:] = path[-1]
                 path = path[:, -1:]  # (K + 1, 1, d): keep the record of the last position
@@ -290,6 +289,11 @@ def generate_arms(
         raise ValueError(f"the judge must have a barrier (e.g. odesteer), got {judge.name}")
     should_stop = _stop_signal(cancel)
     layer = lm.check_layer(layer)
+    device = lm.layer_device(layer)
+    for steerer in {id(a.steerer): a.steerer for a in arms if a.steerer is not None}.values():
+        steerer.to(device)  # once: the hook's hot path moves nothing
+    if judge is not None:
+        judge.to(device)
     notices = []
     if lm.offline_test_model:
         notices.append("Offline test model: random weights, so every output is meaningless.")
