@@ -12,6 +12,7 @@ import os
 import socket
 
 from odesteer_core.lm.loading import TINY_TRAINED_LLAMA, hub_reachable
+from odesteer_core.lm.presets import check_demo_model
 from odesteer_core.studio import DEFAULT_MODEL, Studio, concept_choices
 from odesteer_core.ui import CSS, build_app, concurrency
 
@@ -44,6 +45,11 @@ def parse_args() -> argparse.Namespace:
 
 def default_model() -> str:
     """The Hub default, or the shipped demo model when the Hub cannot be reached."""
+    try:
+        check_demo_model()
+    except ValueError as err:  # not built in this checkout: the Hub default says what to do
+        print(f"note: {err}", flush=True)
+        return DEFAULT_MODEL
     if hub_reachable():
         return DEFAULT_MODEL
     print(

@@ -1,8 +1,8 @@
 """Steering methods: every one is a velocity field ``v(a)``, moved along for time ``T``.
 
 The contract (``fit``, ``steer``, ``trajectory``, ``barrier``, persistence) is the base class in
-``base.py``; the methods are in ``directions.py`` and ``barrier_steerers.py``, and this module is
-their registry. One-step methods take one Euler step ``a + T v(a)`` (docs/method.md section 6);
+``base.py``; the methods are in ``directions.py``, ``mimic.py``, ``barrier_steerers.py`` (ITI) and
+``odesteer.py``, and this module is their registry. One-step methods take one Euler step ``a + T v(a)`` (docs/method.md section 6);
 ODE methods integrate ``da/dt = v(a)`` with a fixed-step solver (``ode.py``). All share one
 contract:
 
@@ -20,10 +20,11 @@ method's ``T``.
 
 from __future__ import annotations
 
-from odesteer_core.method.barrier_steerers import ITI, ODESteer, ODESteerPaper, StepODESteer
+from odesteer_core.method.barrier_steerers import ITI
 from odesteer_core.method.base import Steerer
 from odesteer_core.method.directions import CAA, LinearAcT, RepE
 from odesteer_core.method.mimic import MiMiC
+from odesteer_core.method.odesteer import ODESteer, ODESteerPaper, StepODESteer
 
 __all__ = ["STEERERS", "make_steerer"]
 

@@ -15,7 +15,7 @@ reached by the rows that can reach it, and each row stops there on its own:
   vanishes.
 
 Everything is float32 on the steerer's device; the steerer chooses ``dt`` and ``max_T``
-(``barrier_steerers.py``).
+(``barrier_steerers.BarrierSteerer``).
 """
 
 from __future__ import annotations
