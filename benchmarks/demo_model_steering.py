@@ -60,11 +60,13 @@ def vader():
     return lambda text: analyzer.polarity_scores(text)["compound"]
 
 
-def load_prompts(path: Path, limit: int | None) -> list[str]:
-    prompts = json.loads(path.read_text())
-    if not isinstance(prompts, list) or not all(isinstance(p, str) for p in prompts):
-        raise SystemExit(f"error: {path} must hold a JSON list of prompt strings")
-    return prompts[:limit]
+def load_prompts(path: Path, concept: str, limit: int | None) -> list[str]:
+    """The held-out prompts suited to ``concept`` (all of them if none is marked)."""
+    data = json.loads(path.read_text())
+    entries = data["prompts"] if isinstance(data, dict) else data
+    prompts = [e if isinstance(e, str) else e["prompt"] for e in entries]
+    suited = [e["prompt"] for e in entries if isinstance(e, dict) and e.get("concept") == concept]
+    return (suited or prompts)[:limit]
 
 
 def check_unseen(prompts: list[str], concept: oc.Concept) -> None:
@@ -85,7 +87,7 @@ def perplexities(lm: oc.LoadedLM, prompt_text: str, replies: list[list[int]]) ->
 def sweep(args: argparse.Namespace) -> list[dict]:
     lm = oc.load_lm(args.model)
     concept = oc.load_concept(args.concept)
-    prompts = load_prompts(Path(args.prompts), args.limit)
+    prompts = load_prompts(Path(args.prompts), args.concept, args.limit)
     check_unseen(prompts, concept)
     fitted = oc.fit_concept(lm, concept, methods=METHODS, progress=False)
     judge = vader()

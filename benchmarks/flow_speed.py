@@ -93,7 +93,7 @@ def main() -> None:
     results = {}
     for d in (256, 768):
         pos, neg = synthetic(d)
-        s = oc.make_steerer("odesteer", seed=0).fit(pos, neg)
+        s = oc.make_steerer("odesteer", seed=0, select=False).fit(pos, neg)  # degree-2 sketch
         x = neg[:3].clone()
         T = oc.relative_to_T(s, 0.3)
         M = s.barrier_.quadratic().M
