@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from tiny_models import ARCHS, single_thread, tiny_model
+from tiny_models import ARCHS, POLITE, RUDE, fit_tiny_polite, single_thread, tiny_model
 
 import odesteer_core as oc
 from odesteer_core.concepts.concept import concept_from_texts
@@ -28,8 +28,7 @@ from odesteer_core.pipeline import Steering, compare, fit_concept
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPT = "What should I say to a colleague who missed the deadline?"
-POSITIVE = [f"Thank you kindly for item {i}, I really appreciate your help." for i in range(10)]
-NEGATIVE = [f"Item {i} is late again, you useless idiot, hurry up." for i in range(10)]
+POSITIVE, NEGATIVE = POLITE, RUDE
 
 
 @pytest.fixture(autouse=True)
@@ -45,9 +44,7 @@ def lm():
 
 @pytest.fixture(scope="module")
 def fitted(lm, tmp_path_factory):
-    concept = concept_from_texts(POSITIVE, NEGATIVE, name="tiny-polite")
-    cache = tmp_path_factory.mktemp("acts")
-    return fit_concept(lm, concept, progress=False, cache_dir=str(cache), methods=("caa",))
+    return fit_tiny_polite(lm, tmp_path_factory.mktemp("acts"))
 
 
 def _run(lm, fitted, settings=None, **kw):

@@ -17,18 +17,16 @@ from collections.abc import Iterator
 
 import pytest
 import torch
-from tiny_models import single_thread, tiny_model
+from tiny_models import POLITE, RUDE, fit_tiny_polite, single_thread, tiny_model
 
 import odesteer_core as oc
-from odesteer_core.concepts.concept import concept_from_texts
 from odesteer_core.lm.generate import Arm, generate_arms
 from odesteer_core.lm.sampling import GenerationSettings
-from odesteer_core.pipeline import Steering, compare, fit_concept
+from odesteer_core.pipeline import Steering, compare
 from odesteer_core.studio.streaming import stream_in_thread
 
 PROMPT = "What should I say to a colleague who missed the deadline?"
-POSITIVE = [f"Thank you kindly for item {i}, I really appreciate your help." for i in range(10)]
-NEGATIVE = [f"Item {i} is late again, you useless idiot, hurry up." for i in range(10)]
+POSITIVE, NEGATIVE = POLITE, RUDE
 TOKENS = GenerationSettings(max_new_tokens=12)
 
 
@@ -45,9 +43,7 @@ def lm():
 
 @pytest.fixture(scope="module")
 def fitted(lm, tmp_path_factory):
-    concept = concept_from_texts(POSITIVE, NEGATIVE, name="tiny-polite")
-    cache = tmp_path_factory.mktemp("acts")
-    return fit_concept(lm, concept, progress=False, cache_dir=str(cache), methods=("caa",))
+    return fit_tiny_polite(lm, tmp_path_factory.mktemp("acts"))
 
 
 def _plain_generate(lm) -> list[int]:

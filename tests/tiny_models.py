@@ -93,3 +93,16 @@ def single_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+POLITE = [f"Thank you kindly for item {i}, I really appreciate your help." for i in range(10)]
+RUDE = [f"Item {i} is late again, you useless idiot, hurry up." for i in range(10)]
+
+
+def fit_tiny_polite(lm, cache_dir: Path):
+    """The tiny polite-vs-rude concept fitted on ``lm`` (ODESteer and CAA), cached in a folder."""
+    from odesteer_core.concepts.concept import concept_from_texts
+    from odesteer_core.pipeline import fit_concept
+
+    concept = concept_from_texts(POLITE, RUDE, name="tiny-polite")
+    return fit_concept(lm, concept, progress=False, cache_dir=str(cache_dir), methods=("caa",))
