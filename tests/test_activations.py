@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import huggingface_hub.constants
 import pytest
 import torch
 from safetensors.torch import load_file
-from tiny_models import ARCHS, N_LAYERS, single_thread, tiny_model
+from tiny_models import ARCHS, N_LAYERS, tiny_model
 
 from odesteer_core.lm.activations import encode_texts, extract_activations, extract_layers
 from odesteer_core.lm.hooks import active_hooks
@@ -24,10 +23,7 @@ TEXTS = [
 ]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    with single_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _reference(lm: LoadedLM, texts: list[str], layer: int) -> torch.Tensor:

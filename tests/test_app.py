@@ -26,7 +26,8 @@ PROMPT = "How should I answer an angry email?"
 POSITIVE = [f"Thank you kindly for your patience, friend number {i}." for i in range(10)]
 NEGATIVE = [f"Go away, you useless pest number {i}." for i in range(10)]
 GENERATE_DEFAULTS = dict(
-    pos="", neg="", upload=None, one_step="caa", strength=0.3, steps=10, solver="euler",
+    pos="", neg="", upload=None, one_step="caa", strength=0.3, target_mode=False, target=0.9,
+    steps=10, solver="euler",
     layer=-1, max_new_tokens=6, do_sample=False, temperature=0.7, top_p=0.9, top_k=0,
     repetition_penalty=1.0, seed=0, positions="last", projection="pca", zoom=False,
 )  # fmt: skip
@@ -79,6 +80,18 @@ def test_generate_streams_three_arms_then_plots(studio):
     assert token["minimum"] == 1 and token["maximum"] == 6
     streamed_html = updates[-2].arm_html
     assert all("<span" in h for h in streamed_html)
+
+
+def test_target_mode_checkbox_steers_odesteer_to_the_slider_confidence(studio):
+    updates = generate(target_mode=True, target=0.75)
+    final = updates[-1].state["comparison"]
+    ode, one = final.arm("odesteer"), final.arm("one_step")
+    assert ode.target == 0.75 and ode.steps == 0 and one.target is None and one.steps == 1
+    readouts = updates[-1].readouts or next(u.readouts for u in reversed(updates) if u.readouts)
+    assert "to confidence 0.75" in readouts[2] and "moved" in readouts[2]
+    assert "one step" in readouts[1] and readouts[0].startswith("no edit")
+    off = generate(target_mode=False, target=0.75)[-1].state["comparison"].arm("odesteer")
+    assert off.target is None and off.steps == 10  # the slider alone changes nothing
 
 
 def test_unsteered_column_equals_plain_generate(studio):
@@ -234,6 +247,24 @@ def test_compare_endpoint_through_gradio_client(server):
     assert result["texts"] == direct["texts"]
     assert len(result["trajectories"]["paths"]) == 5
     assert len(result["trajectories"]["paths"][0]) == 11  # steps + 1 points, 2-D
+
+
+def test_api_target_mode_steers_odesteer_to_the_confidence(server):
+    from gradio_client import Client
+
+    client = Client(server, verbose=False)
+    args = (PROMPT, "polite", 0.3, 10, "caa", 4, 0, "pca", 0.8)
+    result = client.predict(*args, api_name="/compare")
+    ode = result["comparison"]["arms"][2]
+    assert ode["target"] == 0.8 and result["comparison"]["settings"]["target"] == 0.8
+    assert result["comparison"]["arms"][1]["target"] is None  # one-step keeps its strength
+    level = 1.3862943611198906  # logit(0.8)
+    for before, after in zip(ode["barrier_before"], ode["barrier"]):
+        # already there: untouched; else on the level, or short of it at the horizon (the tiny
+        # random model's barrier may not reach 0.8 within half a turn) but higher than before
+        assert after == before if before >= level else after < level + 2e-2 and after > before
+    with pytest.raises(Exception, match="strictly between 0 and 1"):
+        client.predict(*args[:-1], 1.0, api_name="/compare")
 
 
 def test_several_clients_at_once_get_their_own_results(server):

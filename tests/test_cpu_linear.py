@@ -3,28 +3,24 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
-from tiny_models import build_tiny_random, single_thread
+from tiny_models import build_tiny_random
 
 from odesteer_core import Arm, GenerationSettings, generate_arms
 from odesteer_core.lm.cpu_kernels import eligible_layers, onednn_linear
 from odesteer_core.lm.loading import LoadedLM, load_lm
 from odesteer_core.method.kernels import onednn_available
 
-pytestmark = pytest.mark.skipif(
-    not onednn_available(), reason="this torch build has no working oneDNN linear kernel"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not onednn_available(), reason="this torch build has no working oneDNN linear kernel"
+    ),
+    pytest.mark.usefixtures("one_thread"),
+]
 ONEDNN_OP = "mkldnn::_linear_pointwise"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    with single_thread():
-        yield
 
 
 def _load(arch: str, tmp_path: Path, **options) -> LoadedLM:

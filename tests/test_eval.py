@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 import transformers
-from tiny_models import single_thread, tiny_config, tiny_model
+from tiny_models import tiny_config, tiny_model
 
 from odesteer_core import cli
 from odesteer_core.cli import eval_commands
@@ -48,20 +48,7 @@ CSV = SHARED_CSV if SHARED_CSV.is_file() else DATA / "truthfulqa_small.csv"
 HEADER = "Type,Category,Question,Best Answer,Correct Answers,Incorrect Answers,Source\n"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with single_thread():
-        yield
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    """A private ODESTEER_CACHE for the in-process CLI runs (tiny-random-llama, activations)."""
-    path = tmp_path_factory.mktemp("cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ODESTEER_CACHE", str(path))
-        mp.setenv("HF_HUB_OFFLINE", "1")
-        yield path
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -262,7 +249,7 @@ def test_cli_truthfulqa_mc_end_to_end(tmp_path):
         (HEADER + "A,B,Why?,,,No,src\n", "at least one correct"),
     ],
 )
-def test_cli_bad_csv_is_a_clear_error(tmp_path, cache, capsys, csv_text, match):
+def test_cli_bad_csv_is_a_clear_error(tmp_path, offline_cache, capsys, csv_text, match):
     bad = tmp_path / "bad.csv"
     bad.write_text(csv_text)
     argv = ["eval", "truthfulqa-mc", "--model", "tiny-random-llama", "--truthfulqa-csv", str(bad)]
@@ -273,7 +260,7 @@ def test_cli_bad_csv_is_a_clear_error(tmp_path, cache, capsys, csv_text, match):
         load_truthfulqa_questions(bad)
 
 
-def test_cli_bad_methods_and_strength(cache, capsys):
+def test_cli_bad_methods_and_strength(offline_cache, capsys):
     base = ["eval", "truthfulqa-mc", "--model", "tiny-random-llama", "--truthfulqa-csv", str(CSV)]
     assert cli.main([*base, "--methods", "none,telepathy"]) == 2
     assert "methods must be distinct names" in capsys.readouterr().err
@@ -311,7 +298,7 @@ def _direct_logits(path: Path, text: str) -> torch.Tensor:
         return model(**tok(text, return_tensors="pt")).logits[0]
 
 
-def test_generation_eval_offline_writes_jsonl_with_metrics(lm, cache, capsys, tmp_path):
+def test_generation_eval_offline_writes_jsonl_with_metrics(lm, offline_cache, capsys, tmp_path):
     scorer = _tiny_classifier(tmp_path / "clf", 2)
     out = tmp_path / "gen.jsonl"
     argv = ["eval", "generate", "--model", "tiny-random-llama", "--concept", "polite"]
@@ -478,7 +465,7 @@ def _refuse_loading(monkeypatch):
     ],
 )
 def test_cli_generate_checks_every_argument_before_loading(
-    tmp_path, cache, capsys, monkeypatch, extra, match
+    tmp_path, offline_cache, capsys, monkeypatch, extra, match
 ):
     _refuse_loading(monkeypatch)
     (tmp_path / "file").write_text("not a folder")
@@ -498,7 +485,7 @@ def test_cli_generate_checks_every_argument_before_loading(
     ],
 )
 def test_cli_truthfulqa_mc_checks_every_argument_before_loading(
-    cache, capsys, monkeypatch, extra, match
+    offline_cache, capsys, monkeypatch, extra, match
 ):
     _refuse_loading(monkeypatch)
     argv = ["eval", "truthfulqa-mc", "--model", "tiny-random-llama"]
@@ -517,7 +504,7 @@ def test_cli_truthfulqa_mc_checks_every_argument_before_loading(
     ],
 )
 def test_cli_fit_checks_every_argument_before_loading(
-    tmp_path, cache, capsys, monkeypatch, extra, match
+    tmp_path, offline_cache, capsys, monkeypatch, extra, match
 ):
     _refuse_loading(monkeypatch)
     (tmp_path / "file").write_text("not a folder")
@@ -527,7 +514,7 @@ def test_cli_fit_checks_every_argument_before_loading(
     assert match in capsys.readouterr().err
 
 
-def test_cli_truthfulqa_mc_says_when_limit_exceeds_the_questions(cache, capsys):
+def test_cli_truthfulqa_mc_says_when_limit_exceeds_the_questions(offline_cache, capsys):
     argv = ["eval", "truthfulqa-mc", "--model", "tiny-random-llama", "--methods", "none"]
     argv += ["--truthfulqa-csv", str(DATA / "truthfulqa_small.csv"), "--limit", "20", "--quiet"]
     assert cli.main(argv) == 0
@@ -540,7 +527,7 @@ def test_cli_truthfulqa_mc_says_when_limit_exceeds_the_questions(cache, capsys):
     assert any("only 8 questions available" in n for n in summary["notices"])
 
 
-def test_generate_says_when_a_method_wrote_no_text(cache, capsys, monkeypatch, tmp_path):
+def test_generate_says_when_a_method_wrote_no_text(offline_cache, capsys, monkeypatch, tmp_path):
     """An arm that ends at once (the eos first): distinct-n 0, perplexity n/a, and a note."""
     import odesteer_core.evaluation.generation as generation
 

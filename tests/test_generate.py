@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from tiny_models import ARCHS, POLITE, RUDE, fit_tiny_polite, single_thread, tiny_model
+from tiny_models import ARCHS, POLITE, RUDE, tiny_model
 
 import odesteer_core as oc
 from odesteer_core.concepts.concept import concept_from_texts
@@ -31,20 +31,7 @@ PROMPT = "What should I say to a colleague who missed the deadline?"
 POSITIVE, NEGATIVE = POLITE, RUDE
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with single_thread():
-        yield
-
-
-@pytest.fixture(scope="module")
-def lm():
-    return tiny_model("llama")
-
-
-@pytest.fixture(scope="module")
-def fitted(lm, tmp_path_factory):
-    return fit_tiny_polite(lm, tmp_path_factory.mktemp("acts"))
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _run(lm, fitted, settings=None, **kw):
@@ -116,6 +103,48 @@ def test_steering_changes_the_odesteer_arm_and_raises_the_barrier(lm, fitted):
             expected = fitted.odesteer.barrier(path.float())
             torch.testing.assert_close(torch.tensor(values), expected, rtol=0, atol=2e-2)
     assert ode.edit_sizes()[0] > 0 and base.edit_sizes()[0] == 0
+
+
+@pytest.mark.parametrize("positions", ["last", "from_prompt_end"])
+def test_target_mode_stops_each_token_at_the_confidence(lm, fitted, positions):
+    target = 0.9
+    level = math.log(target / (1 - target))
+    result = _run(lm, fitted, target=target, strength=0.5, positions=positions)
+    ode, one = result.arm("odesteer"), result.arm("one_step")
+    assert ode.target == target and result.settings["target"] == target
+    assert one.target is None and one.steps == 1  # the one-step arm keeps its strength
+    moved = 0
+    for before, after, path, values in zip(
+        ode.barrier_before, ode.barrier_after, ode.paths, ode.barrier_path
+    ):
+        assert len(values) == len(path)  # no padding: the path ends where the token stopped
+        if before >= level:  # already confident: not moved at all
+            assert len(path) == 1 and after == before
+        else:
+            moved += 1
+            assert after == pytest.approx(level, abs=2e-2)  # h recorded from a float16 point
+        expected = fitted.odesteer.barrier(path.float())
+        torch.testing.assert_close(torch.tensor(values), expected, rtol=0, atol=2e-2)
+    assert moved >= 1
+    assert all(size > 0 for size, h in zip(ode.edit_sizes(), ode.barrier_before) if h < level)
+
+
+def test_target_mode_moves_tokens_already_confident_by_nothing(lm, fitted):
+    low = _run(lm, fitted, target=1e-6, settings=GenerationSettings(max_new_tokens=4))
+    base = _run(lm, fitted, strength=0.0, settings=GenerationSettings(max_new_tokens=4))
+    ode = low.arm("odesteer")
+    assert ode.token_ids == base.arm("none").token_ids  # every token above logit(1e-6)
+    assert all(len(p) == 1 for p in ode.paths) and ode.edit_sizes() == [0.0] * len(ode.paths)
+
+
+def test_target_mode_counts_its_worst_case_in_the_budget(fitted):
+    arm = Arm("odesteer", fitted.odesteer, target=0.9)
+    assert arm.evaluations == fitted.odesteer.target_evaluations() > 2
+    assert field_evaluations([arm], tokens=8) == 8 * arm.evaluations
+    with pytest.raises(ValueError, match="either a horizon"):
+        Arm("odesteer", fitted.odesteer, 1.0, target=0.9)
+    with pytest.raises(ValueError, match="barrier"):
+        Arm("one_step", fitted.steerer("caa"), target=0.9)
 
 
 def test_recorded_start_equals_hidden_state_of_the_prompt(lm, fitted):
@@ -269,6 +298,10 @@ def test_overlong_prompt_is_truncated_from_the_left_with_a_notice(lm, fitted):
         ({"arms": ("steered",)}, "distinct"),
         ({"steps": 0}, "steps must be >= 1"),
         ({"solver": "heun"}, "valid solvers"),
+        ({"target": 1.5}, "strictly between 0 and 1"),
+        ({"target": math.nan}, "strictly between 0 and 1"),
+        ({"target": 0.9, "T": 1.0}, "not both"),
+        ({"target": 0.9, "steps": 5}, "not both"),
     ],
 )
 def test_bad_compare_inputs(lm, fitted, kwargs, match):
@@ -326,6 +359,19 @@ def test_cli_compare_json_end_to_end(tmp_path):
         text=True,
     )
     assert bad.returncode == 2 and "max_new_tokens" in bad.stderr and "Traceback" not in bad.stderr
+    for extra, message in (
+        (["--target", "1.5"], "strictly between 0 and 1"),
+        (["--target", "0.9", "--steps", "5"], "drop --steps"),
+        (["--target", "0.9", "--T", "1"], "not both"),
+    ):
+        bad = subprocess.run([*cmd, *extra], cwd=ROOT, env=env, capture_output=True, text=True)
+        assert bad.returncode == 2 and message in bad.stderr, bad.stderr
+    target = subprocess.run(
+        [*cmd[:-2], "--target", "0.9"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert target.returncode == 0, target.stderr
+    arms = json.loads(target.stdout.strip().splitlines()[-1])["arms"]
+    assert arms[2]["target"] == 0.9 and arms[2]["steps"] == 0 and arms[1]["target"] is None
 
 
 def test_token_pieces_join_to_the_text_and_keep_multibyte_characters(lm):

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
-from tiny_models import ARCHS, single_thread, tiny_model
+from tiny_models import ARCHS, tiny_model
 
 from odesteer_core.lm.hooks import active_hooks, before_layers, layer_output_hook
 from odesteer_core.lm.loading import LoadedLM
@@ -14,10 +12,7 @@ from odesteer_core.lm.loading import LoadedLM
 LAYER = 1
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    with single_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _inputs(lm: LoadedLM) -> dict[str, torch.Tensor]:

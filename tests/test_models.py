@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import huggingface_hub.constants
 import pytest
 import torch
 import transformers
-from tiny_models import ARCHS, N_LAYERS, single_thread, tiny_config, tiny_model
+from tiny_models import ARCHS, N_LAYERS, tiny_config, tiny_model
 
 from odesteer_core.lm.layers import find_decoder_layers
 from odesteer_core.lm.loading import TINY_RANDOM_LLAMA, LoadedLM, build_tiny_random_llama, load_lm
 from odesteer_core.lm.tiny_model import build_tiny_tokenizer
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    with single_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(autouse=True)

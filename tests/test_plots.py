@@ -32,9 +32,11 @@ def _view(n_tokens=N_TOKENS, steps=STEPS, exact=True, one_step=True, seed=0):
         path_barrier=[
             np.linspace(-1, 3 + i, steps + 1).astype(np.float32) for i in range(n_tokens)
         ],
+        path_length=[np.linspace(0, 2.5, steps + 1).astype(np.float32)] * n_tokens,
         one_step_method="caa" if one_step else None,
         one_step_end=rng.normal(size=(n_tokens, 2)).astype(np.float32) if one_step else None,
         one_step_barrier=np.arange(n_tokens, dtype=np.float32) if one_step else None,
+        one_step_distance=np.full(n_tokens, 2.5, dtype=np.float32) if one_step else None,
         arm_barriers={
             a: rng.normal(size=n_tokens + k).astype(np.float32) for k, a in enumerate(arms)
         },
@@ -119,7 +121,7 @@ def test_barrier_figure_plots_h_against_ode_time_and_per_token_for_each_arm():
         np.testing.assert_array_equal(trace.y, view.arm_barriers[arm])  # arms may differ in length
         np.testing.assert_array_equal(trace.x, np.arange(1, len(view.arm_barriers[arm]) + 1))
         assert trace.xaxis == "x2"
-    assert along.xaxis == "x" and fig.layout.xaxis.title.text == "ODE time t"
+    assert along.xaxis == "x" and fig.layout.xaxis.title.text == "distance moved (ODE time)"
     assert any(s.x0 == 2 and s.x1 == 2 for s in fig.layout.shapes)  # the chosen token, 1-based
 
 

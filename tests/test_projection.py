@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from tiny_models import single_thread, tiny_model
+from tiny_models import tiny_model
 
 import odesteer_core as oc
 from odesteer_core.lm.records import ArmRecord, Comparison
@@ -18,10 +18,7 @@ from odesteer_core.view.umap_view import UMAPProjector, _smooth_knn_sigma
 FAST = {"n_components": 512}  # small sketch: quick barrier fits
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with single_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _clouds(d=8, n=60, seed=0, spread=None, shift=2.0):
@@ -277,11 +274,15 @@ def test_project_comparison_places_every_point_in_one_transform_call(fitted):
         assert view.paths[i].shape == (11, 2) and view.paths[i].dtype == np.float32
         np.testing.assert_allclose(view.paths[i], projector.transform(ode.paths[i]), atol=1e-5)
         np.testing.assert_array_equal(view.path_barrier[i], np.float32(ode.barrier_path[i]))
+        # Unit-speed field, Euler steps: the distance moved is the ODE time, 0 .. T.
+        np.testing.assert_allclose(view.path_length[i], np.linspace(0, 3.0, 11), atol=1e-2)
     # The one-step endpoint is recomputed from each ODESteer path's start, then scored by h.
     caa = fitted.steerer("caa")
     ends = caa.steer(torch.stack([p[0].float() for p in ode.paths]), 1.0)
     np.testing.assert_allclose(view.one_step_end, projector.transform(ends), atol=1e-5)
     np.testing.assert_allclose(view.one_step_barrier, fitted.odesteer.barrier(ends), atol=1e-5)
+    moved = (ends - torch.stack([p[0].float() for p in ode.paths])).norm(dim=1)
+    np.testing.assert_allclose(view.one_step_distance, moved, rtol=1e-5)  # CAA: T |direction|
     # Token 0 shares its start with the one-step arm's own record (float16 storage).
     own = projector.transform(comparison.arm("one_step").paths[0][-1:])
     np.testing.assert_allclose(view.one_step_end[:1], own, atol=2e-2)

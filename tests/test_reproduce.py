@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 import transformers
-from tiny_models import single_thread, tiny_config
+from tiny_models import tiny_config
 
 from odesteer_core import cli
 from odesteer_core.evaluation.reproduce import decode as decode_module
@@ -39,19 +39,7 @@ NO_JUDGES = [a for name in ("truth", "info", "reward", "toxicity", "perplexity")
              for a in ("--no-judge", name)]  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with single_thread():
-        yield
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    path = tmp_path_factory.mktemp("cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ODESTEER_CACHE", str(path))
-        mp.setenv("HF_HUB_OFFLINE", "1")
-        yield path
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +100,7 @@ def test_mimic_regularises_singular_covariances():
 
 
 # -- pieces ----------------------------------------------------------------------------------------
-def test_a_prompt_samples_the_same_tokens_alone_or_in_a_batch(cache):
+def test_a_prompt_samples_the_same_tokens_alone_or_in_a_batch(offline_cache):
     lm = load_lm("tiny-random-llama")
     prompts = [lm.tokenizer(t)["input_ids"] for t in ("Hello there", "Q: what is the moon?\nA:")]
     settings = DecodeSettings(max_new_tokens=6, no_repeat_ngram_size=2)
@@ -156,7 +144,7 @@ def test_a_judge_that_fails_on_an_item_scores_nan_counts_it_and_goes_on(monkeypa
 
 # -- the command -----------------------------------------------------------------------------------
 def test_reproduce_every_task_offline_then_resume_without_recomputing(
-    cache, judges, capsys, tmp_path, monkeypatch
+    offline_cache, judges, capsys, tmp_path, monkeypatch
 ):
     out = tmp_path / "run"
     argv = ["--model", "tiny-random-llama", "--out", str(out), "--methods", "none,caa,mimic"]
@@ -203,7 +191,7 @@ def _no_load(*args, **kwargs):
     raise AssertionError("the model was loaded, but every cell is stored")
 
 
-def test_a_new_strength_computes_only_its_own_cells(cache, capsys, tmp_path):
+def test_a_new_strength_computes_only_its_own_cells(offline_cache, capsys, tmp_path):
     out = tmp_path / "run"
     argv = ["--model", "tiny-random-llama", "--out", str(out), "--tasks", "ultrafeedback"]
     argv += ["--methods", "none,caa", "--limit", "2", "--max-new-tokens", "2", *DATA_ARGS]
@@ -231,7 +219,7 @@ def test_a_new_strength_computes_only_its_own_cells(cache, capsys, tmp_path):
     ],
 )
 def test_bad_input_is_refused_before_the_model_loads(
-    cache, capsys, tmp_path, monkeypatch, extra, match
+    offline_cache, capsys, tmp_path, monkeypatch, extra, match
 ):
     monkeypatch.setattr(model_module, "load_lm", _no_load)
     monkeypatch.delenv("PERSPECTIVE_API_KEY", raising=False)
@@ -245,7 +233,9 @@ def test_bad_input_is_refused_before_the_model_loads(
     assert match.lower() in capsys.readouterr().err.lower()
 
 
-def test_a_folder_of_another_model_is_refused_unless_forced(cache, capsys, tmp_path, monkeypatch):
+def test_a_folder_of_another_model_is_refused_unless_forced(
+    offline_cache, capsys, tmp_path, monkeypatch
+):
     out = tmp_path / "o"
     out.mkdir()
     (out / "manifest.json").write_text(json.dumps({"format": 1, "identity": {"model": "other"}}))
@@ -256,11 +246,11 @@ def test_a_folder_of_another_model_is_refused_unless_forced(cache, capsys, tmp_p
 
 
 @pytest.mark.slow
-def test_torchrun_two_processes_give_the_numbers_of_one(cache, tmp_path):
+def test_torchrun_two_processes_give_the_numbers_of_one(offline_cache, tmp_path):
     argv = ["reproduce", "--model", "tiny-random-llama", "--tasks", "truthfulqa-gen"]
     argv += ["--methods", "none,caa", "--limit", "3", "--max-new-tokens", "3", *DATA_ARGS]
     argv += [*NO_JUDGES, "--gen-batch-size", "2", "--quiet"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "ODESTEER_CACHE": str(cache)}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "ODESTEER_CACHE": str(offline_cache)}
     env.pop("WORLD_SIZE", None)
     one = [sys.executable, "-m", "odesteer_core", *argv, "--out", str(tmp_path / "one")]
     two = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
@@ -283,7 +273,7 @@ def test_torchrun_two_processes_give_the_numbers_of_one(cache, tmp_path):
 @pytest.mark.skipif(
     not has_target_mode("iti"), reason="no target mode (steer(x, target=p)) in method/ yet"
 )
-def test_a_target_sweep_records_its_target(cache, capsys, tmp_path):
+def test_a_target_sweep_records_its_target(offline_cache, capsys, tmp_path):
     out = tmp_path / "run"
     argv = ["--model", "tiny-random-llama", "--out", str(out), "--tasks", "ultrafeedback"]
     argv += ["--methods", "none,iti", "--targets", "0.9", "--limit", "2", "--max-new-tokens", "2"]

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 import torch
-from tiny_models import POLITE, RUDE, fit_tiny_polite, single_thread, tiny_model
+from tiny_models import POLITE, RUDE
 
 import odesteer_core as oc
 from odesteer_core.lm.generate import Arm, generate_arms
@@ -30,20 +30,7 @@ POSITIVE, NEGATIVE = POLITE, RUDE
 TOKENS = GenerationSettings(max_new_tokens=12)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    with single_thread():
-        yield
-
-
-@pytest.fixture(scope="module")
-def lm():
-    return tiny_model("llama")
-
-
-@pytest.fixture(scope="module")
-def fitted(lm, tmp_path_factory):
-    return fit_tiny_polite(lm, tmp_path_factory.mktemp("acts"))
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _plain_generate(lm) -> list[int]:

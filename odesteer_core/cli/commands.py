@@ -114,10 +114,13 @@ def compare_request(args) -> tuple:
     values = {"prompt": args.prompt, "one_step": args.one_step, "positions": args.positions}
     values.update(sampling_values(args))
     optional = {"strength": args.strength, "steps": args.steps, "solver": args.solver}
+    optional["target"] = args.target
     values.update({k: v for k, v in optional.items() if v is not None})
     if args.layer is not None:
         values["layer"] = args.layer
     try:
+        if args.target is not None and (args.steps is not None or args.solver is not None):
+            raise ValueError("--target decides how far ODESteer moves: drop --steps/--solver")
         request = CompareRequest.from_values(values)
         arms = tuple(a.strip() for a in args.arms.split(",") if a.strip())
         steering = dataclasses.replace(request.steering, T=args.T, arms=arms)
@@ -211,6 +214,13 @@ def build_parser() -> argparse.ArgumentParser:
         group = p.add_mutually_exclusive_group()
         group.add_argument("--strength", type=float, default=None, help="relative (default 0.2)")
         group.add_argument("--T", type=float, default=None, help="absolute horizon, all arms")
+        p.add_argument(
+            "--target",
+            type=float,
+            default=None,
+            help="steer the ODESteer arm to this confidence p in (0, 1): each token moves only "
+            "until its barrier reaches logit(p); the one-step arm keeps --strength",
+        )
         p.add_argument("--steps", type=int, default=None, help="ODESteer solver steps (10)")
         p.add_argument("--solver", default=None, help="euler, midpoint, rk4")
         p.add_argument("--one-step", default="caa", help="caa, iti, repe, step_odesteer")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from odesteer_core.method.base import Steerer
 from odesteer_core.method.checks import check_steps, check_T
 from odesteer_core.method.ode import check_solver
+from odesteer_core.method.target import check_target
 
 __all__ = [
     "EVALUATIONS_PER_STEP",
@@ -30,16 +31,28 @@ MAX_FIELD_EVALUATIONS = 2 * 50 * 4 * 256
 
 @dataclass(frozen=True)
 class Arm:
-    """One row of the comparison: a steerer and its horizon (``steerer=None``: unsteered)."""
+    """One row of the comparison: a steerer and its horizon (``steerer=None``: unsteered).
+
+    ``target=p`` (steerers with a barrier): instead of a horizon, each steered position moves
+    only until the barrier reaches ``logit(p)`` (``BarrierSteerer.steer_to_target``, default
+    maximum horizon); ``T``, ``steps`` and ``solver`` must then be left unset.
+    """
 
     name: str
     steerer: Steerer | None = None
     T: float = 0.0
     steps: int | None = None  # ODE methods: override the steerer's own
     solver: str | None = None
+    target: float | None = None  # steer to this confidence instead of a horizon
 
     def __post_init__(self) -> None:
         check_T(self.T)
+        if self.target is not None:
+            object.__setattr__(self, "target", check_target(self.target))
+            if self.steerer is None or not self.steerer.has_barrier:
+                raise ValueError("a target confidence needs a steerer with a barrier (odesteer)")
+            if self.T != 0.0 or self.steps is not None or self.solver is not None:
+                raise ValueError("give an arm either a horizon T (steps, solver) or a target")
         if self.steps is not None:
             check_steps(self.steps)
         if self.solver is not None:
@@ -51,6 +64,8 @@ class Arm:
     def n_steps(self) -> int:
         if self.steerer is None:
             return 0
+        if self.target is not None:
+            return 0  # as many as each position needs (``ArmRecord.paths`` has them)
         if not self.steerer.is_ode:
             return 1
         return self.steps if self.steps is not None else self.steerer.steps
@@ -65,6 +80,8 @@ class Arm:
     @property
     def evaluations(self) -> int:
         """Evaluations of the steering field per steered position (0: nothing moves)."""
+        if self.target is not None:
+            return self.steerer.target_evaluations()
         if self.steerer is None or self.T == 0.0:
             return 0
         return self.n_steps * EVALUATIONS_PER_STEP[self.solver_name]
@@ -84,16 +101,20 @@ def check_budget(arms: list[Arm], tokens: int, prefill_positions: int) -> None:
     total = field_evaluations(arms, tokens, prefill_positions)
     if total <= MAX_FIELD_EVALUATIONS:
         return
-    costs = "; ".join(
-        f"{arm.name}: {arm.n_steps} {arm.solver_name} step(s) of "
-        f"{EVALUATIONS_PER_STEP[arm.solver_name]} evaluation(s)"
-        for arm in arms
-        if arm.evaluations
-    )
+    costs = "; ".join(_cost(arm) for arm in arms if arm.evaluations)
     prompt = f" + {prefill_positions - 1} prompt position(s)" if prefill_positions > 1 else ""
     raise ValueError(
         f"this request needs {total:,} evaluations of the steering field, above the limit of "
         f"{MAX_FIELD_EVALUATIONS:,} per request ({costs}; at each of "
         f"{prefill_positions + tokens - 1} steered positions: max_new_tokens={tokens}{prompt}); "
         "ask for fewer tokens or solver steps, or a cheaper solver"
+    )
+
+
+def _cost(arm: Arm) -> str:
+    if arm.target is not None:
+        return f"{arm.name}: up to {arm.evaluations} evaluation(s) to reach target {arm.target}"
+    return (
+        f"{arm.name}: {arm.n_steps} {arm.solver_name} step(s) of "
+        f"{EVALUATIONS_PER_STEP[arm.solver_name]} evaluation(s)"
     )

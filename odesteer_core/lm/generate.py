@@ -138,7 +138,14 @@ class _SteeringHook:
         for row, arm in enumerate(self.arms):
             x = hidden[row, start:]  # (P, d): the positions edited in this row
             h = None
-            if arm.steerer is None or arm.T == 0.0:
+            if arm.target is not None:  # each position stops where h reaches the level
+                path, h = arm.steerer.flow(
+                    x.float(), 0.0, 0, "euler", values=True, target=arm.target
+                )
+                edited[row, start:] = path[-1]
+                path, h = _unpad(path[:, -1:], h[:, -1])
+                h = h.tolist() if arm.steerer is self.judge else None
+            elif arm.steerer is None or arm.T == 0.0:
                 path = x[-1:].unsqueeze(1)  # (1, 1, d): nothing moves
             else:  # the request was checked once (``Arm``): the unchecked hot path
                 judged = arm.steerer is self.judge  # the barrier along the path comes with it
@@ -146,9 +153,9 @@ class _SteeringHook:
                     x.float(), arm.T, arm.n_steps, arm.solver_name, values=judged
                 )
                 h = h[:, -1].tolist() if judged else None
-            if path.shape[0] > 1:
-                edited[row, start:] = path[-1]
-                path = path[:, -1:]  # (K + 1, 1, d): keep the record of the last position
+                if path.shape[0] > 1:
+                    edited[row, start:] = path[-1]
+                    path = path[:, -1:]  # (K + 1, 1, d): keep the record of the last position
             paths.append(path[:, 0])
             values.append(h)
         # One judge call for every other recorded point of every row.
@@ -161,6 +168,14 @@ class _SteeringHook:
             (path.detach().to("cpu", torch.float16), h) for path, h in zip(paths, values)
         ]
         return edited
+
+
+def _unpad(path: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One position's target path (K + 1, 1, d) and values (K + 1,) without the padding that
+    repeats its last point (``target.target_flow``)."""
+    moved = (path[1:] != path[:-1]).flatten(1).any(dim=1).nonzero()
+    k = int(moved[-1]) + 2 if len(moved) else 1
+    return path[:k], h[:k]
 
 
 def _stop_signal(cancel: Cancel | None) -> Callable[[], bool] | None:
@@ -242,6 +257,7 @@ def generate_arms(
             method=None if a.steerer is None else a.steerer.name,
             T=a.T,
             steps=a.n_steps,
+            target=a.target,
         )
         for a in arms
     ]

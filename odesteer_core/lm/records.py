@@ -26,7 +26,8 @@ class ArmRecord:
     name: str  # "none" | "one_step" | "odesteer"
     method: str | None  # steering method, None for the unsteered arm
     T: float  # integration horizon actually used
-    steps: int  # solver steps (1 for one-step methods, 0 for the unsteered arm)
+    steps: int  # solver steps (1 for one-step methods, 0 for the unsteered arm and target mode)
+    target: float | None = None  # target mode: each position moved until h = logit(target)
     token_ids: list[int] = field(default_factory=list)
     tokens: list[str] = field(default_factory=list)  # each token decoded on its own
     text: str = ""
@@ -57,6 +58,7 @@ class ArmRecord:
             "method": self.method,
             "T": self.T,
             "steps": self.steps,
+            "target": self.target,
             "text": self.text,
             "tokens": self.tokens,
             "token_ids": self.token_ids,

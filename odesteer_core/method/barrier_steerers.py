@@ -122,6 +122,14 @@ class BarrierSteerer(Steerer):
         settings = TargetSettings(level=level, keep_path=keep_path)
         return target_flow(b.value_and_grad, self._value, x, dt, horizon, settings)
 
+    def target_evaluations(self) -> int:
+        """At most this many evaluations of ``h`` or its gradient per row of a default target
+        flow (horizon ``max_T=None``): one field and one value per Euler step, the first value
+        and the crossing's search. The generation budget (``lm.arms``) counts with it."""
+        normalize = self.barrier_.normalize if self.is_fitted else True
+        steps = math.ceil(TARGET_MAX_TURN / TARGET_STEP_ANGLE) if normalize else TARGET_STEPS
+        return 1 + 2 * steps + TargetSettings.max_refine
+
     def _target_arguments(self, x, target, max_T, T, steps, solver):
         if T is not None or steps is not None or solver is not None:
             raise ValueError(

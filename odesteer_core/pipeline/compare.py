@@ -56,7 +56,9 @@ def compare(
         horizon = (
             steering.T if steering.T is not None else relative_to_T(steerer, steering.strength)
         )
-        if name == "odesteer":
+        if name == "odesteer" and steering.target is not None:
+            rows.append(Arm(name, steerer, target=steering.target))
+        elif name == "odesteer":
             rows.append(Arm(name, steerer, horizon, steps=steering.steps, solver=steering.solver))
         else:
             rows.append(Arm(name, steerer, horizon))
@@ -73,6 +75,6 @@ def compare(
     strength = None if steering.T is not None else steering.strength
     for comparison in stream:
         comparison.settings.update({"strength": strength, "T": steering.T})
-        comparison.settings.update({"one_step": steering.one_step})
+        comparison.settings.update({"one_step": steering.one_step, "target": steering.target})
         comparison.settings.update({"concept": fitted.concept.name, "model": fitted.model_name})
         yield comparison

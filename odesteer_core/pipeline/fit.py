@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 import torch
 
 from odesteer_core.concepts.concept import Concept, format_concept
-from odesteer_core.lm.activations import extract_activations
+from odesteer_core.lm.activations import extract_layers
 from odesteer_core.lm.loading import LoadedLM
 from odesteer_core.method.base import Steerer
 from odesteer_core.method.registry import STEERERS, make_steerer
 
-__all__ = ["FittedConcept", "fit_concept"]
+__all__ = ["FittedConcept", "concept_activations", "fit_concept"]
 
 
 @dataclass
@@ -50,6 +50,29 @@ class FittedConcept:
         return self.steerer("odesteer")
 
 
+def concept_activations(
+    lm: LoadedLM,
+    concept: Concept,
+    layers: list[int],
+    progress: bool = True,
+    cache_dir: str | None = None,
+) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
+    """The concept's examples, formatted for ``lm`` (its chat template if it has one), read at
+    each of ``layers`` in one extraction pass: ``{layer: (pos (N, d), neg (M, d))}``, float32 CPU,
+    cached on disk under the concept's fingerprint."""
+    pos_texts, neg_texts = format_concept(concept, lm.tokenizer if lm.is_chat else None)
+    acts = extract_layers(
+        lm,
+        pos_texts + neg_texts,
+        layers,
+        progress=progress,
+        cache_dir=cache_dir,
+        cache_key=concept.fingerprint(),
+    )
+    n = len(pos_texts)
+    return {layer: (x[:n], x[n:]) for layer, x in acts.items()}
+
+
 def fit_concept(
     lm: LoadedLM,
     concept: Concept,
@@ -68,21 +91,13 @@ def fit_concept(
     """
     layer = lm.default_layer() if layer is None else lm.check_layer(layer)
     t0 = time.perf_counter()
-    pos_texts, neg_texts = format_concept(concept, lm.tokenizer if lm.is_chat else None)
-    acts = extract_activations(
-        lm,
-        pos_texts + neg_texts,
-        layer,
-        progress=progress,
-        cache_dir=cache_dir,
-        cache_key=concept.fingerprint(),
-    )
+    ((pos, neg),) = concept_activations(lm, concept, [layer], progress, cache_dir).values()
     fitted = FittedConcept(
         model_name=lm.name,
         concept=concept,
         layer=layer,
-        pos=acts[: len(pos_texts)],
-        neg=acts[len(pos_texts) :],
+        pos=pos,
+        neg=neg,
         seed=seed,
         timing={"extract_s": time.perf_counter() - t0},
     )

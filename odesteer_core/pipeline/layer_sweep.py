@@ -11,11 +11,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from odesteer_core.concepts.concept import Concept, format_concept
-from odesteer_core.lm.activations import extract_layers
+from odesteer_core.concepts.concept import Concept
 from odesteer_core.lm.loading import LoadedLM
 from odesteer_core.method.calibration import describe
 from odesteer_core.method.registry import make_steerer
+from odesteer_core.pipeline.fit import concept_activations
 
 __all__ = ["LayerSweep", "parse_layers", "sweep_layers"]
 
@@ -89,19 +89,11 @@ def sweep_layers(
     Activations of every layer come from one extraction pass (cached per layer).
     """
     t0 = time.perf_counter()
-    pos_texts, neg_texts = format_concept(concept, lm.tokenizer if lm.is_chat else None)
-    acts = extract_layers(
-        lm,
-        pos_texts + neg_texts,
-        layers,
-        progress=progress,
-        cache_dir=cache_dir,
-        cache_key=concept.fingerprint(),
-    )
+    acts = concept_activations(lm, concept, layers, progress, cache_dir)
     sweep = LayerSweep(lm.name, concept.name, timing={"extract_s": time.perf_counter() - t0})
     t1 = time.perf_counter()
-    for layer, x in acts.items():
-        steerer = make_steerer("odesteer", seed=seed).fit(x[: len(pos_texts)], x[len(pos_texts) :])
+    for layer, (pos, neg) in acts.items():
+        steerer = make_steerer("odesteer", seed=seed).fit(pos, neg)
         report = steerer.report_
         sweep.rows.append(
             {

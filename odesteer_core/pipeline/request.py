@@ -37,7 +37,7 @@ LIMITS: dict[str, tuple[float, float]] = {  # name: (lowest, highest), both allo
     "repetition_penalty": (1.0, 2.0),
     "layer": (-1, 1023),  # -1: the model's default layer; the model's depth is checked at fit
 }
-_STEERING = ("strength", "one_step", "steps", "solver", "positions")
+_STEERING = ("strength", "one_step", "steps", "solver", "positions", "target")
 _GENERATION = (
     "max_new_tokens", "do_sample", "temperature", "top_p", "top_k", "repetition_penalty", "seed",
 )  # fmt: skip
@@ -50,6 +50,7 @@ _DEFAULTS: dict[str, object] = {
     "solver": "euler",
     "one_step": "caa",
     "positions": "last",
+    "target": None,  # a confidence in (0, 1): the ODESteer arm steers to it (target mode)
     "layer": -1,
     "max_new_tokens": 48,
     "do_sample": False,
@@ -102,9 +103,11 @@ class CompareRequest:
         """Check raw values (from a form, a JSON call or argv) and build the request.
 
         Keys: ``prompt`` (required), ``concept``, ``strength``, ``steps``, ``solver``,
-        ``one_step``, ``positions``, ``layer`` (-1 = default), ``max_new_tokens``, ``do_sample``,
-        ``temperature``, ``top_p``, ``top_k``, ``repetition_penalty``, ``seed``. Missing keys
-        take the defaults of the app; unknown keys are refused.
+        ``one_step``, ``positions``, ``target``, ``layer`` (-1 = default), ``max_new_tokens``,
+        ``do_sample``, ``temperature``, ``top_p``, ``top_k``, ``repetition_penalty``, ``seed``.
+        Missing keys take the defaults of the app; unknown keys are refused. With ``target``
+        (a confidence in (0, 1); None: off) the ODESteer arm steers each token until its
+        barrier reaches ``logit(target)``: ``steps`` and ``solver`` do not apply to it then.
 
         Raises:
             ValueError: naming the first bad setting, its allowed range and the value given.
@@ -124,6 +127,10 @@ class CompareRequest:
         if not isinstance(v["do_sample"], bool):
             raise ValueError(f"do_sample must be true or false, got {v['do_sample']!r}")
         given = {**v, **numbers}
+        if v["target"] is not None:  # target mode: the solver settings do not apply
+            if isinstance(v["target"], bool) or not isinstance(v["target"], (int, float)):
+                raise ValueError(f"target must be a confidence in (0, 1), got {v['target']!r}")
+            given.update(steps=None, solver=None)
         steering = Steering(**{k: given[k] for k in _STEERING})
         generation = GenerationSettings(**{k: given[k] for k in _GENERATION})
         layer = None if numbers["layer"] == -1 else numbers["layer"]

@@ -13,6 +13,7 @@ from odesteer_core.lm.records import ARM_NAMES
 from odesteer_core.method.checks import check_steps, check_T
 from odesteer_core.method.ode import check_solver
 from odesteer_core.method.strength import check_strength
+from odesteer_core.method.target import check_target
 
 __all__ = ["DEFAULT_STRENGTH", "ONE_STEP_METHODS", "Steering"]
 
@@ -28,6 +29,11 @@ class Steering:
     ``strength`` times the median activation norm at the steered layer, so the arms are on equal
     footing. ``T`` instead sets one absolute horizon for every arm (units differ per method, see
     ``method/registry.py``) and makes ``strength`` ignored.
+
+    ``target=p`` puts the ODESteer arm in target mode: each token's activation moves only until
+    the barrier reaches ``logit(p)`` (``BarrierSteerer.steer_to_target``; tokens already there
+    are not moved), so its distance varies per token. The one-step arm keeps its ``strength``,
+    so the comparison stays honest. ``target`` excludes ``T``, ``steps`` and ``solver``.
     """
 
     strength: float = DEFAULT_STRENGTH  # fraction of the median activation norm
@@ -37,6 +43,7 @@ class Steering:
     solver: str | None = None  # euler, midpoint or rk4 (None: the steerer's own, euler)
     arms: tuple[str, ...] = ARM_NAMES  # which arms run, a subset of ARM_NAMES
     positions: str = "last"  # "last" or "from_prompt_end" (see lm.generate)
+    target: float | None = None  # ODESteer arm: steer to this confidence instead of a strength
 
     def __post_init__(self) -> None:
         if self.one_step not in ONE_STEP_METHODS:
@@ -55,6 +62,13 @@ class Steering:
             check_steps(self.steps)
         if self.solver is not None:
             check_solver(self.solver)
+        if self.target is not None:
+            object.__setattr__(self, "target", check_target(self.target))
+            if self.T is not None or self.steps is not None or self.solver is not None:
+                raise ValueError(
+                    "give either a target confidence or a horizon T (with steps/solver), not "
+                    "both: the ODESteer arm integrates until the barrier reaches logit(target)"
+                )
         if self.positions not in POSITIONS:
             raise ValueError(f"unknown positions {self.positions!r}; valid: {POSITIONS}")
 

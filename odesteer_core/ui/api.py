@@ -28,6 +28,7 @@ def compare(
     max_new_tokens: int = 48,
     seed: int = 0,
     projection: str = "pca",
+    target: float | None = None,
 ) -> Iterator[dict]:
     """Unsteered, one-step and ODESteer generations for one prompt, streamed, then trajectories.
 
@@ -35,7 +36,8 @@ def compare(
     last ``{"texts", "done": True, "comparison": tokens and per-token barrier values of every
     arm, settings and timing, "trajectories": per-token 2-D ODESteer paths, one-step endpoints
     and the barrier along each path in the chosen projection}``. ``Client.predict`` returns
-    the last one.
+    the last one. ``target`` (a confidence in (0, 1), or None) steers the ODESteer arm until
+    each token's barrier reaches ``logit(target)`` instead of by ``strength``.
     """
     request = CompareRequest.from_values(
         {
@@ -50,6 +52,7 @@ def compare(
             "temperature": 1.0,
             "top_p": 1.0,
             "repetition_penalty": 1.0,
+            "target": target,
         }
     )
     if projection not in PROJECTIONS:

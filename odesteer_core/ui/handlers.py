@@ -142,6 +142,8 @@ def request_of(form: Mapping[str, Any]) -> CompareRequest:
     values = {k: form[k] for k in keys if k in form}
     if values.get("layer") is None:
         values["layer"] = -1
+    if form.get("target_mode"):
+        values["target"] = form.get("target")
     return CompareRequest.from_values(values)
 
 

@@ -33,8 +33,8 @@ CSS = """
 .arm-text { overflow-wrap: anywhere; word-break: break-word; overflow-x: auto; }
 """
 FORM = (  # the components whose values make one generation request, by name
-    "prompt", "concept", "pos", "neg", "upload", "one_step", "strength", "steps", "solver",
-    "layer", "max_new_tokens", "do_sample", "temperature", "top_p", "top_k",
+    "prompt", "concept", "pos", "neg", "upload", "one_step", "strength", "target_mode", "target",
+    "steps", "solver", "layer", "max_new_tokens", "do_sample", "temperature", "top_p", "top_k",
     "repetition_penalty", "seed", "positions", "projection", "zoom",
 )  # fmt: skip
 
@@ -51,6 +51,8 @@ class Page:
     concept: gr.Dropdown
     one_step: gr.Dropdown
     strength: gr.Slider
+    target_mode: gr.Checkbox
+    target: gr.Slider
     steps: gr.Slider
     solver: gr.Radio
     custom_box: gr.Accordion
@@ -159,6 +161,16 @@ def build_page(lm: oc.LoadedLM, concepts: list[str], allowed: tuple[str, ...] | 
                 step=0.01,
                 label="Strength (fraction of the median activation norm)",
             )
+            with gr.Row():
+                c["target_mode"] = gr.Checkbox(
+                    value=False,
+                    label="Steer ODESteer to a confidence",
+                    info="each token moves only until p(positive) reaches the target; "
+                    "the one-step arm keeps the strength",
+                )
+                c["target"] = gr.Slider(
+                    0.5, 0.99, 0.9, step=0.01, label="Target confidence p (h = logit p)"
+                )
             c["steps"] = gr.Slider(1, MAX_STEPS, 10, step=1, label="ODE steps")
             c["solver"] = gr.Radio(list(oc.SOLVERS), value="euler", label="Solver")
     with gr.Accordion("Custom concept", open=True, visible=False) as c["custom_box"]:

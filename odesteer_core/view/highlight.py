@@ -50,11 +50,35 @@ def arm_html(record: ArmRecord, *, n: int | None = None, scale: float = 0.0) -> 
 
 
 def arm_readout(record: ArmRecord, *, n: int | None = None) -> str:
-    """One Markdown line: mean barrier value and share of tokens on the positive side."""
+    """Markdown: what the arm did to each token, how far that moved the activations on
+    average, the mean barrier value and the share of tokens on the positive side."""
     n = len(record.barrier_after) if n is None else min(n, len(record.barrier_after))
     values = [v for v in record.barrier_after[:n] if math.isfinite(v)]
+    line = _what_it_did(record)
+    sizes = record.edit_sizes()[:n]
+    if record.method is not None and sizes:
+        line += f" · moved **{sum(sizes) / len(sizes):.2f}** per token on average"
+        if record.target is not None:
+            line += f" ({sum(s > 0 for s in sizes)} of {len(sizes)} tokens needed a move"
+            level = math.log(record.target / (1 - record.target))
+            short = sum(h < level - 1e-2 for h in record.barrier_after[:n])  # float16 records
+            line += f"; {short} stopped short at the horizon)" if short else ")"
     if not values:
-        return "mean h: – · positive side: –"
+        return f"{line}  \nmean h: – · positive side: –"
     mean = sum(values) / len(values)
     share = sum(v > 0 for v in values) / len(values)
-    return f"mean h: **{mean:+.2f}** · positive side: **{share:.0%}** of {len(values)} tokens"
+    return (
+        f"{line}  \nmean h: **{mean:+.2f}** · positive side: **{share:.0%}** of "
+        f"{len(values)} tokens"
+    )
+
+
+def _what_it_did(record: ArmRecord) -> str:
+    if record.method is None:
+        return "no edit"
+    if record.target is not None:
+        level = math.log(record.target / (1 - record.target))
+        return f"{record.method}: each token to confidence {record.target:g} (h = {level:+.2f})"
+    if record.steps > 1:
+        return f"{record.method}: T = {record.T:.3g} in {record.steps} steps"
+    return f"{record.method}: one step, T = {record.T:.3g}"

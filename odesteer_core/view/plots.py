@@ -99,7 +99,7 @@ def trajectory_figure(
         subtitle = "Generate a comparison to see each token's steering path."
     else:
         path, h = view.paths[i], view.path_barrier[i]
-        t = np.linspace(0.0, view.T, len(path)) if len(path) > 1 else np.zeros(1)
+        t = view.path_length[i]
         top = _barrier_range(view)
         fig.add_trace(
             go.Scatter(
@@ -118,7 +118,8 @@ def trajectory_figure(
                     "colorbar": {"title": {"text": "barrier h"}, "x": 1.02, "len": 0.75},
                 },
                 customdata=np.stack([t, h], axis=1),
-                hovertemplate="t = %{customdata[0]:.3g}<br>h = %{customdata[1]:.3g}<extra></extra>",
+                hovertemplate="moved %{customdata[0]:.3g}<br>h = %{customdata[1]:.3g}"
+                "<extra></extra>",
             )
         )
         for name, k, symbol in (
@@ -152,7 +153,8 @@ def trajectory_figure(
             )
         steps = len(path) - 1
         title = f"{view.title}: token {i + 1}/{view.n_tokens} {_token_text(view, i)}"
-        subtitle = f"ODESteer path, T = {view.T:.3g}, {steps} steps; colour = barrier h"
+        how = f"to confidence {view.target:g}" if view.target is not None else f"T = {view.T:.3g}"
+        subtitle = f"ODESteer path, {how}, {steps} steps; colour = barrier h"
     if not view.exact:
         subtitle += " · UMAP distorts distances: use the plane or PCA view to measure"
     fig.update_layout(
@@ -184,8 +186,8 @@ def barrier_figure(
 ) -> go.Figure:
     """Barrier values: along one token's path (left) and after the edit for every token (right).
 
-    Left: ``h`` along ``token``'s ODESteer path against ODE time ``t`` in ``[0, T]``, with the
-    one-step endpoint's ``h`` (same start) at ``t = T``. Right: ``h`` after the edit for every
+    Left: ``h`` along ``token``'s ODESteer path against the distance moved (the ODE time: the
+    field has unit speed), with the one-step endpoint's ``h`` (same start) at its own distance. Right: ``h`` after the edit for every
     generated token of each arm, the chosen token marked; the dotted line is ``h = 0``.
 
     Args:
@@ -202,8 +204,7 @@ def barrier_figure(
         horizontal_spacing=0.12,
     )
     if i is not None:
-        h = view.path_barrier[i]
-        t = np.linspace(0.0, view.T, len(h)) if len(h) > 1 else np.zeros(1)
+        h, t = view.path_barrier[i], view.path_length[i]
         colour = ARM_STYLE["odesteer"][1]
         fig.add_trace(
             go.Scatter(
@@ -220,7 +221,7 @@ def barrier_figure(
         if view.one_step_barrier is not None:
             fig.add_trace(
                 go.Scatter(
-                    x=[view.T],
+                    x=[float(view.one_step_distance[i])],
                     y=[float(view.one_step_barrier[i])],
                     mode="markers",
                     name=f"one-step end ({view.one_step_method})",
@@ -252,7 +253,7 @@ def barrier_figure(
         fig.add_annotation(
             text="No tokens yet", xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False
         )
-    fig.update_xaxes(title_text="ODE time t", row=1, col=1)
+    fig.update_xaxes(title_text="distance moved (ODE time)", row=1, col=1)
     fig.update_xaxes(title_text="generated token", row=1, col=2)
     fig.update_yaxes(title_text="barrier h = log p+/p-", row=1, col=1)
     fig.update_layout(

@@ -39,12 +39,17 @@ class ProjectedComparison:
     pos: np.ndarray  # (N, 2) float32
     neg: np.ndarray  # (M, 2) float32
     tokens: list[str] = field(default_factory=list)  # ODESteer arm's tokens
-    T: float = 0.0  # ODESteer horizon: the path's time runs over [0, T]
+    T: float = 0.0  # ODESteer horizon (0 in target mode, where each token stops on its own)
+    target: float | None = None  # target mode: the confidence each token was steered to
     paths: list[np.ndarray] = field(default_factory=list)  # per token (steps + 1, 2) float32
     path_barrier: list[np.ndarray] = field(default_factory=list)  # per token (steps + 1,) h
+    # per token (steps + 1,): distance travelled along the path in activation space, which is
+    # the flow time (the field has unit speed)
+    path_length: list[np.ndarray] = field(default_factory=list)
     one_step_method: str | None = None
     one_step_end: np.ndarray | None = None  # (tokens, 2): one-step edit of each path's start
     one_step_barrier: np.ndarray | None = None  # (tokens,) h at those endpoints
+    one_step_distance: np.ndarray | None = None  # (tokens,) how far the one-step edit moved
     arm_barriers: dict[str, np.ndarray] = field(default_factory=dict)  # arm -> (its tokens,) h
     arm_tokens: dict[str, list[str]] = field(default_factory=dict)
     arm_methods: dict[str, str | None] = field(default_factory=dict)
@@ -107,15 +112,20 @@ def project_comparison(
     paths = list(ode.paths) if ode is not None else []  # snapshot: the stream keeps growing
     if not paths:
         return out
-    out.tokens, out.T = list(ode.tokens[: len(paths)]), float(ode.T)
+    out.tokens, out.T, out.target = list(ode.tokens[: len(paths)]), float(ode.T), ode.target
     out.path_barrier = [np.asarray(b, np.float32) for b in ode.barrier_path[: len(paths)]]
     points = [p.float() for p in paths]  # (steps + 1, d) each
+    out.path_length = [
+        np.concatenate([[0.0], (p[1:] - p[:-1]).norm(dim=1).cumsum(0).numpy()]).astype(np.float32)
+        for p in points
+    ]
     if one is not None and one.method is not None:
         steerer, judge = fitted.steerer(one.method), fitted.odesteer
         starts = torch.stack([p[0] for p in points])  # (tokens, d)
         with torch.inference_mode():
             ends = steerer.steer(starts.to(steerer.device), one.T)
             out.one_step_barrier = judge.barrier(ends.to(judge.device)).cpu().numpy()
+        out.one_step_distance = (ends.cpu().float() - starts.float()).norm(dim=1).numpy()
         out.one_step_method = one.method
         points.append(ends.cpu().float())
     coords = projector.transform(torch.cat(points))  # the one call for every point
