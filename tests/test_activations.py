@@ -260,3 +260,20 @@ def test_extraction_ignores_other_threads_forward_passes(tmp_path) -> None:
     thread.join()
     assert not errors
     assert all(torch.equal(r, expected) for r in results)
+
+
+@pytest.mark.parametrize(
+    ("n_layers", "default", "expected"),
+    [
+        (4, 1, [0, 1, 2, 3]),
+        (8, 3, list(range(8))),
+        (32, 12, [0, 4, 9, 12, 13, 18, 22, 27, 31]),  # 8 spread from first to last, + default
+        (28, 11, [0, 4, 8, 11, 12, 15, 19, 23, 27]),
+    ],
+)
+def test_the_apps_sweep_spreads_at_most_eight_layers_and_keeps_the_default(
+    n_layers, default, expected
+) -> None:
+    from odesteer_core.pipeline.layer_sweep import spread_layers
+
+    assert spread_layers(n_layers, default, 8) == expected

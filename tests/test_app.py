@@ -94,6 +94,31 @@ def test_target_mode_checkbox_steers_odesteer_to_the_slider_confidence(studio):
     assert off.target is None and off.steps == 10  # the slider alone changes nothing
 
 
+def test_generate_shows_the_barriers_held_out_quality_first(studio):
+    updates = generate()
+    first = next(u for u in updates if u.quality is not None)
+    assert updates.index(first) < next(i for i, u in enumerate(updates) if u.arm_html)
+    fitted = updates[-1].state["fitted"]
+    report = fitted.odesteer.report_
+    assert f"layer {fitted.layer}" in first.quality and f"{report.accuracy:.2f}" in first.quality
+    # random weights: the tiny model's concept barely separates, and the page says so
+    assert first.quality.startswith("⚠️") == bool(report.warning)
+    curve = next(t for t in first.reliability.data if t.name == "barrier (held-out)")
+    counts = next(t for t in first.reliability.data if t.type == "bar")
+    assert sum(counts.y) == report.n_rows and len(curve.x) == sum(n > 0 for n in report.bin_count)
+
+
+def test_layer_sweep_handler_tables_every_layer_of_the_small_model(studio):
+    update = handlers.sweep({"concept": "polite"}, {})
+    lm = studio.model(oc.TINY_RANDOM_LLAMA)
+    rows = [line for line in update.sweep_table.splitlines() if line.startswith("| ")][1:]
+    assert len(rows) == lm.n_layers  # a small model: every layer
+    assert "Best layer" in update.sweep_table
+    accuracy = next(t for t in update.sweep_plot.data if t.name == "held-out accuracy")
+    assert list(accuracy.x) == list(range(lm.n_layers))
+    assert handlers.sweep({"concept": "polite"}, {}).sweep_table == update.sweep_table  # cached
+
+
 def test_unsteered_column_equals_plain_generate(studio):
     state = final_state(generate())
     lm = studio.model(oc.TINY_RANDOM_LLAMA)

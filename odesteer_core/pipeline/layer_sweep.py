@@ -17,7 +17,7 @@ from odesteer_core.method.calibration import describe
 from odesteer_core.method.registry import make_steerer
 from odesteer_core.pipeline.fit import concept_activations
 
-__all__ = ["LayerSweep", "parse_layers", "sweep_layers"]
+__all__ = ["LayerSweep", "parse_layers", "spread_layers", "sweep_layers"]
 
 
 @dataclass
@@ -56,6 +56,15 @@ class LayerSweep:
             "best": self.best(),
             "timing": self.timing,
         }
+
+
+def spread_layers(n_layers: int, default: int, most: int) -> list[int]:
+    """Every layer of a model of at most ``most`` layers; else ``most`` layers evenly spread
+    from the first to the last, plus ``default`` (so at most ``most + 1``)."""
+    if n_layers <= most:
+        return list(range(n_layers))
+    spread = {round(i * (n_layers - 1) / (most - 1)) for i in range(most)}
+    return sorted(spread | {default})
 
 
 def parse_layers(spec: str, n_layers: int) -> list[int]:

@@ -30,6 +30,7 @@ from odesteer_core.concepts.files import load_concept_file
 from odesteer_core.concepts.sources import list_concepts, load_named_concept
 from odesteer_core.lm.loading import TINY_RANDOM_LLAMA, TINY_TRAINED_LLAMA, LoadedLM, load_lm
 from odesteer_core.pipeline import FittedConcept, fit_concept
+from odesteer_core.pipeline.layer_sweep import LayerSweep, spread_layers, sweep_layers
 from odesteer_core.view.base import Projector
 from odesteer_core.view.registry import fit_projector
 
@@ -62,6 +63,7 @@ CUSTOM = "custom"
 DEFAULT_CONCEPT = "sentiment"  # the picker's first choice: the clearest effect to read
 MAX_MODELS = 2  # models kept in memory at once (the start-up model is never evicted)
 MAX_FITTED = 8  # fitted concepts kept in memory
+MAX_SWEEP_LAYERS = 8  # the app's layer sweep: at most this many layers, spread over the depth
 
 
 def is_public() -> bool:
@@ -137,6 +139,7 @@ class Studio:
         self.default_model = model
         self._models: OrderedDict[str, LoadedLM] = OrderedDict()
         self._fitted: OrderedDict[tuple, _Fitted] = OrderedDict()
+        self._sweeps: OrderedDict[tuple, LayerSweep] = OrderedDict()
         # One lock per key while some thread uses it: weak values, so the dict does not grow
         # with every custom concept ever fitted.
         self._locks: weakref.WeakValueDictionary[tuple, threading.Lock] = (
@@ -253,6 +256,22 @@ class Studio:
         thread = threading.Thread(target=work, name="odesteer-warm-up", daemon=True)
         thread.start()
         return thread
+
+    def sweep(self, lm: LoadedLM, concept: Concept) -> LayerSweep:
+        """The concept's barrier fitted at up to ``MAX_SWEEP_LAYERS`` layers spread over the
+        depth of ``lm`` (the default layer among them), one extraction pass; computed once."""
+        layers = spread_layers(lm.n_layers, lm.default_layer(), MAX_SWEEP_LAYERS)
+        key = ("sweep", lm.name, lm.revision, concept.fingerprint(), concept.name)
+        with self._lock(key):
+            with self._guard:
+                done = self._sweeps.get(key)
+            if done is None:
+                done = sweep_layers(lm, concept, layers, progress=False, cache_dir=self.cache_dir)
+                with self._guard:
+                    self._sweeps[key] = done
+                    while len(self._sweeps) > MAX_FITTED:
+                        self._sweeps.popitem(last=False)
+        return done
 
     def projector(self, fitted: FittedConcept, kind: str) -> Projector:
         """The ``kind`` projection of a fitted concept's clouds, fitted once."""

@@ -72,7 +72,10 @@ def _wire_concept(demo: gr.Blocks, page: Page) -> None:
     def on_fit(data: dict):
         form = page.form_values(data)
         _, fitted = handlers.fit_concept(form, data[page.state])
-        return handlers.fit_message(fitted)
+        return {
+            page.fit_status: handlers.fit_message(fitted),
+            **page.updates(handlers.quality(fitted)),
+        }
 
     @user_errors
     def on_load_model(name: str, state: dict):
@@ -82,7 +85,20 @@ def _wire_concept(demo: gr.Blocks, page: Page) -> None:
     page.concept.change(on_concept, page.concept, [page.custom_box, page.examples], **private)
     demo.load(on_concept, page.concept, [page.custom_box, page.examples], **private)
     page.examples.change(lambda p: p or gr.skip(), page.examples, page.prompt, **private)
-    page.fit_button.click(on_fit, page.form_inputs(), page.fit_status, **private)
+
+    @user_errors
+    def on_sweep(data: dict):
+        return page.updates(handlers.sweep(page.form_values(data), data[page.state]))
+
+    page.sweep_button.click(
+        on_sweep,
+        page.form_inputs(),
+        [page.sweep_table, page.sweep_plot],
+        concurrency_id="generate",
+        **private,
+    )
+    fit_outputs = [page.fit_status, page.quality, page.reliability]
+    page.fit_button.click(on_fit, page.form_inputs(), fit_outputs, **private)
     page.load_button.click(
         on_load_model,
         [page.model_name, page.state],

@@ -22,7 +22,9 @@ import odesteer_core as oc
 from odesteer_core.pipeline.request import CompareRequest
 from odesteer_core.studio import CUSTOM, Studio, stream_in_thread
 from odesteer_core.view import plots
+from odesteer_core.view.calibration_plot import quality_line, reliability_figure
 from odesteer_core.view.highlight import arm_html, arm_readout, edit_scale
+from odesteer_core.view.layer_plot import layer_sweep_figure
 from odesteer_core.view.trajectory import project_comparison
 
 __all__ = [
@@ -35,8 +37,10 @@ __all__ = [
     "load_model",
     "model_line",
     "export",
+    "quality",
     "replot",
     "stream_comparison",
+    "sweep",
 ]
 
 STREAM_INTERVAL = 0.1  # seconds between streamed updates (the first and last always go out)
@@ -65,6 +69,10 @@ class PageUpdate:
     token_slider: dict | None = None  # gr.update(...) arguments of the token slider
     trajectory: go.Figure | None = None
     barrier: go.Figure | None = None
+    quality: str | None = None  # the fitted barrier's held-out numbers, one line
+    reliability: go.Figure | None = None  # its reliability diagram
+    sweep_table: str | None = None  # the layer sweep: a Markdown table ...
+    sweep_plot: go.Figure | None = None  # ... and its figure
 
 
 def model_line(lm: oc.LoadedLM) -> str:
@@ -87,6 +95,20 @@ def concept_prompts(concept: str) -> list[str]:
     return [] if concept == CUSTOM else list(current_studio().concept(concept).prompts[:12])
 
 
+def model_and_concept(form: Mapping[str, Any], state: dict) -> tuple[oc.LoadedLM, oc.Concept]:
+    """The user's model and the form's concept: ``concept`` (a name), ``pos``, ``neg`` (pasted
+    lines), ``upload`` (a file that Gradio received from this user)."""
+    studio = current_studio()
+    lm = studio.model(state.get("model") or studio.default_model)
+    spec = studio.concept(
+        form["concept"],
+        positive_text=form.get("pos") or "",
+        negative_text=form.get("neg") or "",
+        upload=form.get("upload"),
+    )
+    return lm, spec
+
+
 def fit_concept(
     form: Mapping[str, Any], state: dict, progress: Callable | None = None
 ) -> tuple[oc.LoadedLM, oc.FittedConcept]:
@@ -96,16 +118,31 @@ def fit_concept(
     received from this user), ``layer`` (-1 or None: the model's default).
     """
     studio = current_studio()
-    lm = studio.model(state.get("model") or studio.default_model)
-    spec = studio.concept(
-        form["concept"],
-        positive_text=form.get("pos") or "",
-        negative_text=form.get("neg") or "",
-        upload=form.get("upload"),
-    )
+    lm, spec = model_and_concept(form, state)
     layer = form.get("layer")
     layer = None if layer in (None, "", -1) else layer
     return lm, studio.fit(lm, spec, layer=layer, progress=progress)
+
+
+def quality(fitted: oc.FittedConcept) -> PageUpdate:
+    """The fitted barrier's held-out quality: a line next to the concept and its diagram."""
+    report = getattr(fitted.odesteer, "report_", None)
+    return PageUpdate(
+        quality=quality_line(report, fitted.layer),
+        reliability=reliability_figure(report) if report is not None else None,
+    )
+
+
+def sweep(form: Mapping[str, Any], state: dict) -> PageUpdate:
+    """The concept's barrier quality at layers spread over the user's model (``Studio.sweep``):
+    which layer separates the concept best. Custom concepts as the form gives them."""
+    result = current_studio().sweep(*model_and_concept(form, state))
+    seconds = sum(result.timing.values())
+    note = (
+        f"\n\nBest layer: **{result.best()}** (lowest held-out log-loss); set it under "
+        f"Layer above. {len(result.rows)} layers, {seconds:.1f} s."
+    )
+    return PageUpdate(sweep_table=result.table() + note, sweep_plot=layer_sweep_figure(result))
 
 
 def fit_message(fitted: oc.FittedConcept) -> str:
@@ -157,6 +194,7 @@ def generate(
         "the projections)…"
     )
     lm, fitted = fit_concept({**form, "layer": request.layer}, state, progress=progress)
+    yield quality(fitted)
     comparison = None
     for comparison in stream_comparison(lm, fitted, request, STREAM_INTERVAL):
         n = [len(arm.tokens) for arm in comparison.arms]

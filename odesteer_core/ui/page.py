@@ -81,6 +81,11 @@ class Page:
     token: gr.Slider
     trajectory: gr.Plot
     barrier: gr.Plot
+    quality: gr.Markdown
+    reliability: gr.Plot
+    sweep_button: gr.Button
+    sweep_table: gr.Markdown
+    sweep_plot: gr.Plot
     exports: dict[str, gr.Button]
     download: gr.File
 
@@ -96,7 +101,8 @@ class Page:
         """Every component a ``PageUpdate`` may change."""
         return [
             *self.arm_html, *self.readouts, self.status, self.state, self.token,
-            self.trajectory, self.barrier,
+            self.trajectory, self.barrier, self.quality, self.reliability, self.sweep_table,
+            self.sweep_plot,
         ]  # fmt: skip
 
     def updates(self, update: PageUpdate) -> dict:
@@ -173,6 +179,12 @@ def build_page(lm: oc.LoadedLM, concepts: list[str], allowed: tuple[str, ...] | 
                 )
             c["steps"] = gr.Slider(1, MAX_STEPS, 10, step=1, label="ODE steps")
             c["solver"] = gr.Radio(list(oc.SOLVERS), value="euler", label="Solver")
+            c["quality"] = gr.Markdown(
+                "Barrier quality: shown once the concept is fitted (on Generate).",
+                elem_id="barrier-quality",
+            )
+            with gr.Accordion("Barrier reliability diagram", open=False):
+                c["reliability"] = gr.Plot(label="Held-out calibration", elem_id="reliability")
     with gr.Accordion("Custom concept", open=True, visible=False) as c["custom_box"]:
         with gr.Row():
             c["pos"] = gr.Textbox(label="Positive examples (one per line, ≥ 8)", lines=6)
@@ -211,6 +223,11 @@ def build_page(lm: oc.LoadedLM, concepts: list[str], allowed: tuple[str, ...] | 
             c["top_p"] = _slider("top_p", 0.9, 0.05, "Top-p")
             c["top_k"] = _slider("top_k", 0, 1, "Top-k (0 = off)")
             c["repetition_penalty"] = _slider("repetition_penalty", 1.1, 0.05, "Repetition penalty")
+        with gr.Row():
+            c["sweep_button"] = gr.Button("Sweep layers: which layer separates the concept?")
+        with gr.Row():
+            c["sweep_table"] = gr.Markdown(elem_id="sweep-table")
+            c["sweep_plot"] = gr.Plot(label="Barrier quality per layer", elem_id="sweep-plot")
     c["arm_html"], c["readouts"] = [], []
     with gr.Row(equal_height=True):
         for name, title in ARM_TITLES.items():
