@@ -17,8 +17,13 @@ Writes ``assets/benchmarks/demo_model_steering.json`` and the figure judge score
 one curve per method (``assets/benchmarks/demo_model_steering.html``, and ``.png`` where plotly
 can render one), and prints the markdown table that ``benchmarks/README.md`` quotes.
 
+ODESteer in target mode (``--targets``: each token moved only until the barrier reaches
+``logit(p)``) is swept too, as the rows ``odesteer->p``, to compare its judge score and fluency
+with fixed strengths at the same judge score.
+
 Usage: python benchmarks/demo_model_steering.py [--model tiny-trained-llama] [--seeds 3]
-       [--strengths 0 0.1 0.2 0.3 0.5 0.8] [--tokens 40] [--prompts FILE] [--limit N]
+       [--strengths 0 0.1 0.2 0.3 0.5 0.8] [--targets 0.9 0.99] [--tokens 40] [--prompts FILE]
+       [--limit N] [--methods caa odesteer ...] [--layer L]
 """
 
 from __future__ import annotations
@@ -84,21 +89,37 @@ def perplexities(lm: oc.LoadedLM, prompt_text: str, replies: list[list[int]]) ->
     return [math.exp(-float(next(lps).mean())) if ids else math.nan for ids in replies]
 
 
+def batches(args: argparse.Namespace, fitted) -> list[tuple[float, list[Arm]]]:
+    """(strength or target, arms) per batch: every method at each strength, then ODESteer in
+    target mode at each confidence (its rows are named ``odesteer->p``, keyed by p)."""
+    out = [
+        (
+            strength,
+            [Arm("none")]
+            + [
+                Arm(m, fitted.steerer(m), oc.relative_to_T(fitted.steerer(m), strength))
+                for m in args.methods
+            ],
+        )
+        for strength in args.strengths
+    ]
+    for p in args.targets:
+        out.append((p, [Arm("none"), Arm(f"odesteer->{p:g}", fitted.odesteer, target=p)]))
+    return out
+
+
 def sweep(args: argparse.Namespace) -> list[dict]:
     lm = oc.load_lm(args.model)
     concept = oc.load_concept(args.concept)
     prompts = load_prompts(Path(args.prompts), args.concept, args.limit)
     check_unseen(prompts, concept)
-    fitted = oc.fit_concept(lm, concept, methods=METHODS, progress=False)
+    fitted = oc.fit_concept(lm, concept, layer=args.layer, methods=args.methods, progress=False)
+    print(f"layer {fitted.layer}: barrier {fitted.odesteer.report_.summary()}", flush=True)
     judge = vader()
     rows = []
     for prompt in prompts:
         text = oc.format_prompt(lm, prompt)
-        for strength in args.strengths:
-            arms = [Arm("none")] + [
-                Arm(m, fitted.steerer(m), oc.relative_to_T(fitted.steerer(m), strength))
-                for m in METHODS
-            ]
+        for k, (strength, arms) in enumerate(batches(args, fitted)):
             for seed in range(args.seeds):
                 settings = oc.GenerationSettings(
                     max_new_tokens=args.tokens, do_sample=True, temperature=0.7, top_p=0.9,
@@ -109,6 +130,8 @@ def sweep(args: argparse.Namespace) -> list[dict]:
                 )
                 ppl = perplexities(lm, text, [arm.token_ids for arm in result.arms])
                 for arm, p in zip(result.arms, ppl):
+                    if arm.name == "none" and k > 0:
+                        continue  # the same unsteered reply in every batch: count it once
                     rows.append(
                         {
                             "prompt": prompt, "strength": strength, "seed": seed,
@@ -192,6 +215,11 @@ def main() -> None:
     parser.add_argument(
         "--strengths", type=float, nargs="+", default=[0.0, 0.1, 0.2, 0.3, 0.5, 0.8]
     )
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument(
+        "--targets", type=float, nargs="*", default=[0.9, 0.99], help="ODESteer target mode"
+    )
+    parser.add_argument("--layer", type=int, default=None, help="default: the model's")
     parser.add_argument("--out", default=str(OUT / "demo_model_steering"))
     args = parser.parse_args()
     torch.manual_seed(0)

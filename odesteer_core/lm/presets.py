@@ -57,10 +57,14 @@ def check_demo_model(folder: Path = DEMO_MODEL_DIR) -> Path:
         json.loads((folder / "config.json").read_text())
         with (folder / "model.safetensors").open("rb") as f:
             header_len = int.from_bytes(f.read(8), "little")
-            if not 0 < header_len < 100_000_000:
+            size = (folder / "model.safetensors").stat().st_size
+            if not 0 < header_len < min(size - 7, 100_000_000):
                 raise ValueError("bad header length")
-            json.loads(f.read(header_len))
-    except (OSError, ValueError) as err:
+            header = json.loads(f.read(header_len))
+            ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"]
+            if not ends or max(ends) != size - 8 - header_len:
+                raise ValueError("the tensor data is truncated or padded")
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError) as err:
         raise ValueError(
             f"the demo model in {folder} is corrupt ({err}); rebuild it with "
             f"{REBUILD_DEMO_MODEL}, or reinstall the package"
