@@ -91,7 +91,8 @@ def perplexities(lm: oc.LoadedLM, prompt_text: str, replies: list[list[int]]) ->
 
 def batches(args: argparse.Namespace, fitted) -> list[tuple[float, list[Arm]]]:
     """(strength or target, arms) per batch: every method at each strength, then ODESteer in
-    target mode at each confidence (its rows are named ``odesteer->p``, keyed by p)."""
+    target mode at each confidence, moving at most as far as the largest strength (its rows
+    are named ``odesteer->p``, keyed by p)."""
     out = [
         (
             strength,
@@ -103,8 +104,9 @@ def batches(args: argparse.Namespace, fitted) -> list[tuple[float, list[Arm]]]:
         )
         for strength in args.strengths
     ]
+    cap = oc.relative_to_T(fitted.odesteer, max(args.strengths))  # never further than that
     for p in args.targets:
-        out.append((p, [Arm("none"), Arm(f"odesteer->{p:g}", fitted.odesteer, target=p)]))
+        out.append((p, [Arm("none"), Arm(f"odesteer->{p:g}", fitted.odesteer, cap, target=p)]))
     return out
 
 

@@ -106,27 +106,33 @@ def test_steering_changes_the_odesteer_arm_and_raises_the_barrier(lm, fitted):
 
 
 @pytest.mark.parametrize("positions", ["last", "from_prompt_end"])
-def test_target_mode_stops_each_token_at_the_confidence(lm, fitted, positions):
+@pytest.mark.parametrize("strength", [4.0, 0.3])
+def test_target_mode_stops_each_token_at_the_confidence(lm, fitted, positions, strength):
     target = 0.9
     level = math.log(target / (1 - target))
-    result = _run(lm, fitted, target=target, strength=0.5, positions=positions)
+    result = _run(lm, fitted, target=target, strength=strength, positions=positions)
     ode, one = result.arm("odesteer"), result.arm("one_step")
     assert ode.target == target and result.settings["target"] == target
     assert one.target is None and one.steps == 1  # the one-step arm keeps its strength
-    moved = 0
-    for before, after, path, values in zip(
-        ode.barrier_before, ode.barrier_after, ode.paths, ode.barrier_path
+    cap = oc.relative_to_T(fitted.odesteer, strength)
+    assert pytest.approx(cap) == ode.T  # never further than the strength would move it
+    reached = 0
+    for before, after, path, values, size in zip(
+        ode.barrier_before, ode.barrier_after, ode.paths, ode.barrier_path, ode.edit_sizes()
     ):
         assert len(values) == len(path)  # no padding: the path ends where the token stopped
         if before >= level:  # already confident: not moved at all
             assert len(path) == 1 and after == before
-        else:
-            moved += 1
-            assert after == pytest.approx(level, abs=2e-2)  # h recorded from a float16 point
+            continue
+        assert size <= cap * (1 + 1e-2) and after > before
+        if after == pytest.approx(level, abs=2e-2):  # h recorded from a float16 point
+            reached += 1
+        else:  # stopped short: it used the whole budget
+            assert size == pytest.approx(cap, rel=2e-2)
         expected = fitted.odesteer.barrier(path.float())
         torch.testing.assert_close(torch.tensor(values), expected, rtol=0, atol=2e-2)
-    assert moved >= 1
-    assert all(size > 0 for size, h in zip(ode.edit_sizes(), ode.barrier_before) if h < level)
+    if strength == 4.0:
+        assert reached >= 1
 
 
 def test_target_mode_moves_tokens_already_confident_by_nothing(lm, fitted):
@@ -138,11 +144,12 @@ def test_target_mode_moves_tokens_already_confident_by_nothing(lm, fitted):
 
 
 def test_target_mode_counts_its_worst_case_in_the_budget(fitted):
-    arm = Arm("odesteer", fitted.odesteer, target=0.9)
+    arm = Arm("odesteer", fitted.odesteer, 1.0, target=0.9)
     assert arm.evaluations == fitted.odesteer.target_evaluations() > 2
     assert field_evaluations([arm], tokens=8) == 8 * arm.evaluations
-    with pytest.raises(ValueError, match="either a horizon"):
-        Arm("odesteer", fitted.odesteer, 1.0, target=0.9)
+    assert Arm("odesteer", fitted.odesteer, 0.0, target=0.9).evaluations == 0  # moves nothing
+    with pytest.raises(ValueError, match="no steps or solver"):
+        Arm("odesteer", fitted.odesteer, 1.0, steps=3, target=0.9)
     with pytest.raises(ValueError, match="barrier"):
         Arm("one_step", fitted.steerer("caa"), target=0.9)
 

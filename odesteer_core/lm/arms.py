@@ -33,9 +33,9 @@ MAX_FIELD_EVALUATIONS = 2 * 50 * 4 * 256
 class Arm:
     """One row of the comparison: a steerer and its horizon (``steerer=None``: unsteered).
 
-    ``target=p`` (steerers with a barrier): instead of a horizon, each steered position moves
-    only until the barrier reaches ``logit(p)`` (``BarrierSteerer.steer_to_target``, default
-    maximum horizon); ``T``, ``steps`` and ``solver`` must then be left unset.
+    ``target=p`` (steerers with a barrier): each steered position moves only until the barrier
+    reaches ``logit(p)`` (``BarrierSteerer.steer_to_target``), and at most ``T`` (path length;
+    0: nothing moves); ``steps`` and ``solver`` must then be left unset.
     """
 
     name: str
@@ -51,8 +51,8 @@ class Arm:
             object.__setattr__(self, "target", check_target(self.target))
             if self.steerer is None or not self.steerer.has_barrier:
                 raise ValueError("a target confidence needs a steerer with a barrier (odesteer)")
-            if self.T != 0.0 or self.steps is not None or self.solver is not None:
-                raise ValueError("give an arm either a horizon T (steps, solver) or a target")
+            if self.steps is not None or self.solver is not None:
+                raise ValueError("a target arm takes no steps or solver: it stops on its own")
         if self.steps is not None:
             check_steps(self.steps)
         if self.solver is not None:
@@ -80,10 +80,10 @@ class Arm:
     @property
     def evaluations(self) -> int:
         """Evaluations of the steering field per steered position (0: nothing moves)."""
-        if self.target is not None:
-            return self.steerer.target_evaluations()
         if self.steerer is None or self.T == 0.0:
             return 0
+        if self.target is not None:
+            return self.steerer.target_evaluations()
         return self.n_steps * EVALUATIONS_PER_STEP[self.solver_name]
 
 

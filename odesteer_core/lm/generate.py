@@ -138,9 +138,9 @@ class _SteeringHook:
         for row, arm in enumerate(self.arms):
             x = hidden[row, start:]  # (P, d): the positions edited in this row
             h = None
-            if arm.target is not None:  # each position stops where h reaches the level
+            if arm.target is not None and arm.T > 0:  # each position stops at the level
                 path, h = arm.steerer.flow(
-                    x.float(), 0.0, 0, "euler", values=True, target=arm.target
+                    x.float(), 0.0, 0, "euler", values=True, target=arm.target, max_T=arm.T
                 )
                 edited[row, start:] = path[-1]
                 path, h = _unpad(path[:, -1:], h[:, -1])

@@ -114,7 +114,9 @@ class BarrierSteerer(Steerer):
         if b.normalize:  # the flow turns a - mu about mu: steps and horizon scale with |a - mu|
             radius = (x - b.mean_).norm(dim=1)
             dt = TARGET_STEP_ANGLE * radius
-            horizon = TARGET_MAX_TURN * radius if max_T is None else torch.full_like(radius, max_T)
+            horizon = TARGET_MAX_TURN * radius  # at most half a turn: h's best on the circle
+            if max_T is not None:
+                horizon = horizon.clamp(max=max_T)
         else:
             T = TARGET_MAX_NORMS * self.median_norm_ if max_T is None else max_T
             horizon = x.new_full((len(x),), T)
@@ -123,9 +125,9 @@ class BarrierSteerer(Steerer):
         return target_flow(b.value_and_grad, self._value, x, dt, horizon, settings)
 
     def target_evaluations(self) -> int:
-        """At most this many evaluations of ``h`` or its gradient per row of a default target
-        flow (horizon ``max_T=None``): one field and one value per Euler step, the first value
-        and the crossing's search. The generation budget (``lm.arms``) counts with it."""
+        """At most this many evaluations of ``h`` or its gradient per row of a target flow:
+        one field and one value per Euler step, the first value and the crossing's search. The
+        generation budget (``lm.arms``) counts with it."""
         normalize = self.barrier_.normalize if self.is_fitted else True
         steps = math.ceil(TARGET_MAX_TURN / TARGET_STEP_ANGLE) if normalize else TARGET_STEPS
         return 1 + 2 * steps + TargetSettings.max_refine
@@ -147,8 +149,9 @@ class BarrierSteerer(Steerer):
     ) -> TargetResult:
         """Move each row of ``x`` along the flow until ``h = logit(target)`` (docs/method.md
         section 11): rows already there are returned bit for bit, the others land on the level
-        within 1e-3, or stop at the horizon (``max_T``, path length; default half a turn about
-        the centre, ``pi |a - mu|``, for normalised barriers, else 2 median norms) unreached.
+        within 1e-3, or stop at the horizon unreached (path length: ``max_T``, at most half a
+        turn about the centre, ``pi |a - mu|``, for normalised barriers, which is also the
+        default; else ``max_T``, default 2 median norms).
         With ``path``, also the padded path and its barrier values (``TargetResult``)."""
         x, target, max_T = self._target_arguments(x, target, max_T, None, None, None)
         result = self._target(x.float(), target, max_T, keep_path=path)

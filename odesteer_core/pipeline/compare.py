@@ -56,8 +56,8 @@ def compare(
         horizon = (
             steering.T if steering.T is not None else relative_to_T(steerer, steering.strength)
         )
-        if name == "odesteer" and steering.target is not None:
-            rows.append(Arm(name, steerer, target=steering.target))
+        if name == "odesteer" and steering.target is not None:  # at most as far as the strength
+            rows.append(Arm(name, steerer, horizon, target=steering.target))
         elif name == "odesteer":
             rows.append(Arm(name, steerer, horizon, steps=steering.steps, solver=steering.solver))
         else:

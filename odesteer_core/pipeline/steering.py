@@ -32,8 +32,9 @@ class Steering:
 
     ``target=p`` puts the ODESteer arm in target mode: each token's activation moves only until
     the barrier reaches ``logit(p)`` (``BarrierSteerer.steer_to_target``; tokens already there
-    are not moved), so its distance varies per token. The one-step arm keeps its ``strength``,
-    so the comparison stays honest. ``target`` excludes ``T``, ``steps`` and ``solver``.
+    are not moved), and never further than ``strength`` would move it: the same budget as the
+    one-step arm, spent only where needed. A token that cannot reach the level within it stops
+    there (the readouts count them). ``target`` excludes ``T``, ``steps`` and ``solver``.
     """
 
     strength: float = DEFAULT_STRENGTH  # fraction of the median activation norm
