@@ -57,6 +57,11 @@ def _token_text(view: ProjectedComparison, i: int) -> str:
     return html.escape(repr(view.tokens[i]) if i < len(view.tokens) else "?", quote=False)
 
 
+def _xy(points: np.ndarray) -> dict:
+    """Scatter coordinates of (n, 2) points."""
+    return {"x": points[:, 0], "y": points[:, 1]}
+
+
 def _barrier_range(view: ProjectedComparison) -> float:
     """One symmetric colour range for every token, so colours compare while sliding."""
     values = [np.abs(b[np.isfinite(b)]) for b in view.path_barrier]
@@ -85,8 +90,7 @@ def trajectory_figure(
     for label, xy, colour in ((pos_label, view.pos, POS_COLOUR), (neg_label, view.neg, NEG_COLOUR)):
         fig.add_trace(
             go.Scatter(
-                x=xy[:, 0],
-                y=xy[:, 1],
+                **_xy(xy),
                 mode="markers",
                 name=f"{label} examples",
                 marker={"color": colour, "size": 6, "opacity": 0.45},
@@ -103,8 +107,7 @@ def trajectory_figure(
         top = _barrier_range(view)
         fig.add_trace(
             go.Scatter(
-                x=path[:, 0],
-                y=path[:, 1],
+                **_xy(path),
                 mode="lines+markers",
                 name=f"ODESteer path ({len(path)} points)",
                 line={"color": "#444444", "width": 2},
