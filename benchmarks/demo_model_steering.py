@@ -183,10 +183,11 @@ def figure(table: list[dict]):
             )
         )
     base = [r for r in table if r["method"] == "none"]
+    base_ppl = statistics.median(r["perplexity"] for r in base) if base else math.nan
     if base:
         fig.add_trace(
             go.Scatter(
-                x=[statistics.median(r["perplexity"] for r in base)],
+                x=[base_ppl],
                 y=[statistics.fmean(r["judge"] for r in base)],
                 mode="markers",
                 name="unsteered",
@@ -195,12 +196,16 @@ def figure(table: list[dict]):
         )
     fig.update_layout(
         title="Demo model, concept 'sentiment': VADER score vs perplexity, by method and strength",
-        xaxis_title="perplexity of the reply under the unsteered model (lower = more fluent)",
+        xaxis_title="perplexity of the reply under the unsteered model (log scale; dotted: 2x "
+        "the unsteered replies' median)",
         yaxis_title="mean VADER compound score (higher = more positive)",
         template="plotly_white",
         width=900,
         height=560,
     )
+    fig.update_xaxes(type="log")  # fluent replies sit near the unsteered ~2; broken ones at 1e3+
+    if base:
+        fig.add_vline(x=2 * base_ppl, line_dash="dot", line_color="#999999")
     return fig
 
 

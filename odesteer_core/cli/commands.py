@@ -212,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
                 p.add_argument(flag, default=None, type=int if flag == "--layer" else str)
             p.set_defaults(trust_remote_code=False, split="all")
         group = p.add_mutually_exclusive_group()
-        group.add_argument("--strength", type=float, default=None, help="relative (default 0.2)")
+        group.add_argument("--strength", type=float, default=None, help="relative (default 0.3)")
         group.add_argument("--T", type=float, default=None, help="absolute horizon, all arms")
         p.add_argument(
             "--target",

@@ -35,7 +35,7 @@ def compare(
         lm: The model the concept was fitted on.
         fitted: The fitted concept (its layer is the steered layer; its ODESteer the judge).
         prompt: The user's prompt (formatted with the chat template for chat models).
-        steering: How the steered arms move (default ``Steering()``: strength 0.2, CAA).
+        steering: How the steered arms move (default ``Steering()``: ``DEFAULT_STRENGTH``, CAA).
         settings: How every arm generates (default ``GenerationSettings()``: greedy, 64 tokens).
         cancel: A ``threading.Event`` (or a callable) that stops the generation once set, inside
             the forward pass in progress (``lm.generate.generate_arms``); e.g. set by
