@@ -1,7 +1,7 @@
 """The app in a real browser: headless Chromium (Debian's package) driven by Playwright.
 
-The app is started as a user starts it (``python app.py``) on the offline model
-``tiny-random-llama`` with a fresh ``ODESTEER_CACHE``, on a free port. The tests type a prompt,
+The app is started as a user starts it (``python app.py``) on the shipped demo model
+``tiny-trained-llama`` (readable text, offline) with a fresh ``ODESTEER_CACHE``, on a free port. The tests type a prompt,
 click Generate, wait for the three streamed columns and the plotly plots, move the token slider
 (mouse drag and number box) and check that the trajectory plot follows; an empty prompt must give
 a clear error toast and leave the app serving. Screenshots go to ``$ODESTEER_SCREENSHOTS`` (the
@@ -38,7 +38,7 @@ START_TIMEOUT_S = 90  # a slow shared 2-core machine: model build + concept fit 
 GENERATE_TIMEOUT_MS = 60_000
 REPLOT_TIMEOUT_MS = 10_000
 VIEWPORT = {"width": 1400, "height": 1000}
-PROMPT = "How do I ask my manager for a raise?"
+PROMPT = "How did the dinner party at Sam's go?"  # a held-out prompt for the default concept
 ARMS = ("none", "one_step", "odesteer")
 
 pytestmark = [
@@ -79,14 +79,14 @@ def _tail(path: Path, n: int = 40) -> str:
 
 @pytest.fixture(scope="module")
 def app_server(tmp_path_factory):
-    """``python app.py`` on the offline model and a free port; yields (url, log path)."""
+    """``python app.py`` on the shipped demo model, offline, on a free port; (url, log path)."""
     work = tmp_path_factory.mktemp("browser-app")
     log_path = work / "app.log"
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GRADIO_SERVER_",))}
     env.pop("ODESTEER_SMOKE", None)  # CI exports it; the app would stop after one call
     env.update(
-        ODESTEER_MODEL="tiny-random-llama",
+        ODESTEER_MODEL="tiny-trained-llama",
         ODESTEER_CACHE=str(work / "cache"),
         HF_HUB_OFFLINE="1",
         GRADIO_ANALYTICS_ENABLED="False",
@@ -285,9 +285,11 @@ def test_three_columns_readouts_and_plots(compared_page):
         assert re.search(r"mean h: [+-]\d+\.\d\d · positive side: \d+%", readout), readout
     status = page.locator("#status").inner_text()
     assert "tokens per arm" in status, status
-    notice = page.get_by_text("Offline test model").first
+    notice = page.get_by_text("Demo model: a tiny Llama").first
     assert notice.is_visible()
-    assert notice.bounding_box()["y"] < boxes[0]["y"], "offline notice should precede outputs"
+    assert notice.bounding_box()["y"] < boxes[0]["y"], "the model's notice should precede outputs"
+    quality = page.locator("#barrier-quality").inner_text()
+    assert re.search(r"Barrier at layer \d+: held-out accuracy 0\.\d\d", quality), quality
     title = _title(page)
     number, count = _shown_token(title)
     assert number in (0, 1) and count >= 1, title
