@@ -94,10 +94,12 @@ def main() -> None:
                 "choose another with --port or GRADIO_SERVER_PORT"
             )
         studio = Studio(args.model or default_model(), truthfulqa_csv=args.truthfulqa_csv)
+        # Fit the first concept while the page is built and the server starts: a first request
+        # that comes sooner waits for this fit (one lock per concept) instead of fitting again.
+        studio.warm_up(concept_choices()[0])
         demo = build_app(studio)
     except ValueError as err:
         raise SystemExit(f"error: {err}") from None
-    studio.warm_up(concept_choices()[0]).join()  # the first request is then answered at once
     demo.queue(default_concurrency_limit=limit).launch(
         server_name=args.host, server_port=args.port, css=CSS, prevent_thread_lock=args.smoke
     )

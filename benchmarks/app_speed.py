@@ -104,12 +104,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--concept", default="polite")
+    parser.add_argument("--concept", default="sentiment", help="default: the app's first")
     parser.add_argument(
         "--model",
-        default="tiny-random-llama",
-        choices=("tiny-random-llama", "random-85m"),
-        help="the offline test model, or an 85 M random Llama (realistic per-token cost)",
+        default="tiny-trained-llama",
+        choices=("tiny-trained-llama", "tiny-random-llama", "random-85m"),
+        help="the shipped demo model (the offline default), the offline test model, or an 85 M "
+        "random Llama (realistic per-token cost)",
     )
     args = parser.parse_args()
 
