@@ -50,31 +50,24 @@ import odesteer_core as oc  # noqa: E402
 from odesteer_core.lm.layers import find_decoder_layers
 from odesteer_core.lm.tiny_model import build_tiny_tokenizer
 
+
+def _llama(width: int, mlp: int, layers: int, heads: int, kv_heads: int, vocab: int, **extra):
+    """A Llama config's sizes, by name."""
+    return dict(
+        hidden_size=width, intermediate_size=mlp, num_hidden_layers=layers,
+        num_attention_heads=heads, num_key_value_heads=kv_heads, vocab_size=vocab, **extra,
+    )  # fmt: skip
+
+
 PRESETS = {
     "cpu-85m": dict(
-        config=dict(
-            hidden_size=768,
-            intermediate_size=2048,
-            num_hidden_layers=12,
-            num_attention_heads=12,
-            num_key_value_heads=12,
-            vocab_size=16000,
-            tie_word_embeddings=True,
-        ),
+        config=_llama(768, 2048, 12, 12, 12, 16000, tie_word_embeddings=True),
         device="cpu",
         dtype=torch.float32,
         target=1.10,
     ),
     "gpu-8b": dict(
-        config=dict(
-            hidden_size=4096,
-            intermediate_size=14336,
-            num_hidden_layers=32,
-            num_attention_heads=32,
-            num_key_value_heads=8,
-            vocab_size=128256,
-            rope_theta=500000.0,
-        ),
+        config=_llama(4096, 14336, 32, 32, 8, 128256, rope_theta=500000.0),  # Llama-3.1-8B
         device="cuda",
         dtype=torch.bfloat16,
         target=1.05,

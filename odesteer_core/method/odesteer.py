@@ -14,12 +14,7 @@ from odesteer_core.method.barrier_steerers import BarrierSteerer
 from odesteer_core.method.checks import check_steps
 from odesteer_core.method.features import FEATURE_MAPS, Identity, RandomFourier, TensorSketch
 from odesteer_core.method.ode import check_solver
-from odesteer_core.method.selection import (
-    C_GRID,
-    DEGREES,
-    GAMMAS,
-    SearchSpace,
-)
+from odesteer_core.method.selection import C_GRID, DEGREES, GAMMAS, SearchSpace
 
 __all__ = ["BarrierOptions", "ODESteer", "ODESteerPaper", "StepODESteer"]
 

@@ -31,12 +31,7 @@ from odesteer_core.evaluation.reproduce.judges import check_judge, perplexity_fi
 from odesteer_core.evaluation.reproduce.model import LazyModel, ModelOptions
 from odesteer_core.evaluation.reproduce.prepare import prepare_task
 from odesteer_core.evaluation.reproduce.report import CellResult, markdown_tables, result_rows
-from odesteer_core.evaluation.reproduce.store import (
-    RESULTS_JSON,
-    RESULTS_MD,
-    Store,
-    write_atomic,
-)
+from odesteer_core.evaluation.reproduce.store import RESULTS_JSON, RESULTS_MD, Store, write_atomic
 from odesteer_core.evaluation.reproduce.tasks import TASKS, TaskData
 
 __all__ = ["ModelOptions", "Reproduction", "reproduce", "validate"]
