@@ -3,7 +3,7 @@
 Replies come from a small grammar (templates x topics x vocabulary) written for this project, so
 that every built-in concept (sentiment, formal, polite, truthful) has replies of both polarities
 for the same prompts, plus neutral everyday chat. The built-in concept examples
-(``odesteer_core/concepts/builtin/*.jsonl``, formerly ``assets/concepts``), a filtered selection
+(``odesteer_core/concepts/builtin/*.jsonl``), a filtered selection
 of Debian ``fortunes`` and, when given, TruthfulQA are mixed in. The output is deterministic for a
 given seed and set of inputs::
 
@@ -30,8 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# The built-in concepts: their new home first, then the old one.
-CONCEPT_DIRS = [ROOT / "odesteer_core" / "concepts" / "builtin", ROOT / "assets" / "concepts"]
+CONCEPT_DIR = ROOT / "odesteer_core" / "concepts" / "builtin"
 OUT_DIR = ROOT / "data" / "demo_corpus"
 FORTUNES_DIR = Path("/usr/share/games/fortunes")
 SEED = 20240611
@@ -3640,12 +3639,11 @@ def build_neutral(rng: Rng, n: int, fortunes: list[str]) -> list[list[Record]]:
 
 
 def concept_files() -> list[Path]:
-    """The built-in concept files (``*.jsonl``) from the first folder that has them."""
-    for folder in CONCEPT_DIRS:
-        files = sorted(folder.glob("*.jsonl"))
-        if files:
-            return files
-    raise SystemExit(f"no built-in concept files in {[str(d) for d in CONCEPT_DIRS]}")
+    """The built-in concept files (``*.jsonl``)."""
+    files = sorted(CONCEPT_DIR.glob("*.jsonl"))
+    if not files:
+        raise SystemExit(f"no built-in concept files in {CONCEPT_DIR}")
+    return files
 
 
 def load_concepts() -> list[list[Record]]:
