@@ -160,12 +160,12 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
     tasks = evaluate.add_subparsers(dest="task", required=True)
 
     p = tasks.add_parser("truthfulqa-mc", help="TruthfulQA multiple choice by likelihood")
-    _common(p, default_strength=0.2)
+    _common(p, default_strength=0.2)  # evaluation.specs.EVAL_STRENGTH
     p.add_argument("--seed", type=int, default=0, help="seed of the 2-fold split and the fits")
     p.set_defaults(func=honour_quiet(cmd_eval_truthfulqa_mc))
 
     p = tasks.add_parser("generate", help="generate with each method, save JSONL, score")
-    _common(p, default_strength=0.2)
+    _common(p, default_strength=0.2)  # evaluation.specs.EVAL_STRENGTH
     p.add_argument(
         "--data", default="truthfulqa",
         help="truthfulqa, ultrafeedback, realtoxicityprompts, or a .jsonl/.csv/.txt prompt file",

@@ -52,14 +52,13 @@ def build_job(args: argparse.Namespace):
         Reproduction,
         RunConfig,
     )
-    from odesteer_core.evaluation.specs import SettingError
-    from odesteer_core.pipeline import DEFAULT_STRENGTH
+    from odesteer_core.evaluation.specs import EVAL_STRENGTH, SettingError
 
     run = {f: getattr(args, d) for f, d in _RUN.items()}
     run["tasks"] = _names(args.tasks)
     run["methods"] = _names(args.methods) if args.methods else ALL_METHODS
     if args.targets is None and args.strengths is None:
-        run["strengths"] = (DEFAULT_STRENGTH,)
+        run["strengths"] = (EVAL_STRENGTH,)
     if args.targets is not None:
         run["strengths"] = None
     judges = {name: getattr(args, f"{name}_judge") for name in _JUDGES}

@@ -19,9 +19,10 @@ from odesteer_core.method.checks import check_steps
 from odesteer_core.method.ode import check_solver
 from odesteer_core.method.registry import STEERERS
 from odesteer_core.method.strength import check_strength, relative_to_T
-from odesteer_core.pipeline import DEFAULT_STRENGTH, FittedConcept, fit_concept
+from odesteer_core.pipeline import FittedConcept, fit_concept
 
 __all__ = [
+    "EVAL_STRENGTH",
     "MC_METHODS",
     "Scorer",
     "SettingError",
@@ -31,6 +32,10 @@ __all__ = [
     "check_strengths",
     "check_writable",
 ]
+
+# The evaluations' default relative strength, kept apart from the app's ``DEFAULT_STRENGTH``
+# (chosen on the demo model): results of the evaluation protocol stay comparable across versions.
+EVAL_STRENGTH = 0.2
 
 MC_METHODS = ("none", "caa", "iti", "repe", "step_odesteer", "odesteer")
 
@@ -116,7 +121,7 @@ class Sweep:
     """
 
     methods: tuple[str, ...] = MC_METHODS  # "none" and/or STEERERS names, distinct
-    strengths: tuple[float, ...] = (DEFAULT_STRENGTH,)  # relative strengths (relative_to_T)
+    strengths: tuple[float, ...] = (EVAL_STRENGTH,)  # relative strengths (relative_to_T)
     layer: int | None = None  # decoder layer steered (None: about 40 % of depth)
     steps: int | None = None  # ODE methods' solver steps (None: the steerer's own, 10)
     solver: str | None = None  # euler, midpoint or rk4 (None: the steerer's own, euler)

@@ -16,9 +16,13 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from odesteer_core.evaluation.specs import SettingError, check_methods, check_strengths
+from odesteer_core.evaluation.specs import (
+    EVAL_STRENGTH,
+    SettingError,
+    check_methods,
+    check_strengths,
+)
 from odesteer_core.method.registry import STEERERS
-from odesteer_core.pipeline import DEFAULT_STRENGTH
 
 __all__ = [
     "ALL_METHODS",
@@ -63,7 +67,7 @@ class RunConfig:
     model: str
     tasks: tuple[str, ...] = TASK_NAMES
     methods: tuple[str, ...] = ALL_METHODS
-    strengths: tuple[float, ...] | None = (DEFAULT_STRENGTH,)  # relative (method/strength.py)
+    strengths: tuple[float, ...] | None = (EVAL_STRENGTH,)  # relative (method/strength.py)
     targets: tuple[float, ...] | None = None  # target confidences p in (0, 1), exclusive with it
     limit: int | None = None  # first N test items of each test split
     fit_limit: int | None = None  # first N fit examples (per class; TruthfulQA: questions)
