@@ -114,16 +114,20 @@ def fit_logistic_batched(
     weight = masks / masks.sum(1, keepdim=True)  # (Q, n): mean over each problem's rows
     l2 = l2.float().to(features.device).expand(G, Q)[..., None]  # (G, Q, 1)
 
-    def loss_grad(p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        w, b = p[..., :D], p[..., D]  # (G, Q, D), (G, Q)
-        logits = torch.bmm(w, features.transpose(1, 2)) + b[..., None]  # (G, Q, n): contiguous
+    def loss_grad(p: torch.Tensor, groups: torch.Tensor | None = None):
+        """Loss (G', Q) and gradient (G', Q, D + 1) of ``p`` (G', Q, D + 1) for the feature
+        groups ``groups`` (all when None)."""
+        X = features if groups is None else features[groups]
+        lam = l2 if groups is None else l2[groups]
+        w, b = p[..., :D], p[..., D]  # (G', Q, D), (G', Q)
+        logits = torch.bmm(w, X.transpose(1, 2)) + b[..., None]  # (G', Q, n): contiguous
         margin = sign * logits
-        loss = (F.softplus(-margin) * weight).sum(2) + 0.5 * (l2[..., 0] * (w * w).sum(2))
-        r = -sign * torch.sigmoid(-margin) * weight  # (G, Q, n)
+        loss = (F.softplus(-margin) * weight).sum(2) + 0.5 * (lam[..., 0] * (w * w).sum(2))
+        r = -sign * torch.sigmoid(-margin) * weight  # (G', Q, n)
         grad = torch.empty_like(p)
-        grad[..., :D] = torch.bmm(r, features) + l2 * w  # r X: no transposed copy of X
+        grad[..., :D] = torch.bmm(r, X) + lam * w  # r X: no transposed copy of X
         grad[..., D] = r.sum(2)
-        return loss, grad  # (G, Q), (G, Q, D + 1)
+        return loss, grad
 
     x = torch.zeros(G, Q, D + 1, device=features.device)
     f, g = loss_grad(x)
@@ -157,9 +161,17 @@ def fit_logistic_batched(
         t = torch.ones_like(f)
         accepted = ~active
         x_new, f_new, g_new = x.clone(), f.clone(), g.clone()
+        # Groups whose problems have all converged stay where they are: only the others are
+        # evaluated (the same numbers, fewer products).
+        live = torch.nonzero(active.any(1)).flatten()
+        every = len(live) == G
         for _ in range(12):  # backtracking, per problem
             trial = x + t[..., None] * d
-            f_t, g_t = loss_grad(trial)
+            if every:
+                f_t, g_t = loss_grad(trial)
+            else:
+                f_t, g_t = f.clone(), g.clone()
+                f_t[live], g_t[live] = loss_grad(trial[live], live)
             ok = (~accepted) & (f_t <= f + 1e-4 * t * slope)
             x_new = torch.where(ok[..., None], trial, x_new)
             f_new, g_new = torch.where(ok, f_t, f_new), torch.where(ok[..., None], g_t, g_new)
