@@ -41,7 +41,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from anywhere
 import odesteer_core as oc  # noqa: E402
-from odesteer_core.evaluation import continuation_logprobs, distinct_n  # noqa: E402
+from odesteer_core.evaluation import continuation_perplexities, distinct_n  # noqa: E402
 from odesteer_core.lm.generate import Arm, generate_arms  # noqa: E402
 from odesteer_core.lm.tokens import token_ids  # noqa: E402
 
@@ -84,9 +84,7 @@ def check_unseen(prompts: list[str], concept: oc.Concept) -> None:
 def perplexities(lm: oc.LoadedLM, prompt_text: str, replies: list[list[int]]) -> list[float]:
     """Perplexity of each reply's tokens under the unsteered model, given the prompt."""
     context = token_ids(lm, prompt_text)
-    pairs = [(context, ids) for ids in replies if ids]
-    lps = iter(continuation_logprobs(lm, pairs))
-    return [math.exp(-float(next(lps).mean())) if ids else math.nan for ids in replies]
+    return continuation_perplexities(lm, [(context, ids) for ids in replies])
 
 
 def batches(args: argparse.Namespace, fitted) -> list[tuple[float, list[Arm]]]:

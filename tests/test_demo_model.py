@@ -8,7 +8,6 @@ Prompts are held out of the training corpus and of the concept files
 from __future__ import annotations
 
 import json
-import math
 import re
 import shutil
 import statistics
@@ -100,16 +99,13 @@ def test_odesteer_at_the_default_strength_makes_replies_clearly_more_positive(re
 
 def test_odesteer_replies_stay_fluent_under_the_unsteered_model(lm, comparisons):
     """Perplexity of each reply under the unsteered model: ODESteer's within 2x of its own."""
-    from odesteer_core.evaluation import continuation_logprobs
+    from odesteer_core.evaluation import continuation_perplexities
     from odesteer_core.lm.tokens import token_ids
 
-    ppl: dict[str, list[float]] = {"none": [], "odesteer": []}
-    for c in comparisons:
-        context = token_ids(lm, c.formatted_prompt)
-        for name in ppl:
-            ids = c.arm(name).token_ids
-            (lp,) = continuation_logprobs(lm, [(context, ids)])
-            ppl[name].append(math.exp(-float(lp.mean())))
+    ppl: dict[str, list[float]] = {}
+    for name in ("none", "odesteer"):
+        pairs = [(token_ids(lm, c.formatted_prompt), c.arm(name).token_ids) for c in comparisons]
+        ppl[name] = continuation_perplexities(lm, pairs)
     base, steered = statistics.median(ppl["none"]), statistics.median(ppl["odesteer"])
     assert steered <= 2 * base, f"median perplexity {base:.2f} unsteered, {steered:.2f} ODESteer"
 

@@ -30,6 +30,7 @@ from odesteer_core.evaluation.specs import (
 from odesteer_core.evaluation.truthfulqa_mc import (
     MCEvaluation,
     continuation_logprobs,
+    continuation_perplexities,
     evaluate_truthfulqa_mc,
     mc_metrics,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "check_strengths",
     "classifier_scores",
     "continuation_logprobs",
+    "continuation_perplexities",
     "distinct_n",
     "evaluate_generation",
     "evaluate_truthfulqa_mc",

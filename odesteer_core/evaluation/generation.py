@@ -28,7 +28,7 @@ from odesteer_core.evaluation.prompts import (
     load_prompts,
 )
 from odesteer_core.evaluation.specs import Scorer, Sweep, check_writable
-from odesteer_core.evaluation.truthfulqa_mc import continuation_logprobs
+from odesteer_core.evaluation.truthfulqa_mc import continuation_perplexities
 from odesteer_core.lm.generate import generate_arms
 from odesteer_core.lm.loading import LoadedLM
 from odesteer_core.lm.sampling import GenerationSettings
@@ -268,9 +268,9 @@ def evaluate_generation(
     timing = {"generate_s": time.perf_counter() - t0}
     t0 = time.perf_counter()
     pairs = [r.pop("_pair") for r in rows]
-    logprobs = continuation_logprobs(lm, pairs, batch_size=sweep.batch_size)
-    for row, lp in zip(rows, logprobs):  # under the unsteered model
-        row["perplexity"] = math.exp(-float(lp.mean())) if len(lp) else float("nan")
+    ppl = continuation_perplexities(lm, pairs, batch_size=sweep.batch_size)
+    for row, p in zip(rows, ppl):  # under the unsteered model
+        row["perplexity"] = p
     timing["perplexity_s"] = time.perf_counter() - t0
     if scorer is not None:
         t0 = time.perf_counter()

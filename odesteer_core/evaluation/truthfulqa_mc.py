@@ -46,6 +46,7 @@ __all__ = [
     "check_methods",
     "check_strengths",
     "continuation_logprobs",
+    "continuation_perplexities",
     "evaluate_truthfulqa_mc",
     "mc_metrics",
 ]
@@ -188,6 +189,15 @@ def continuation_logprobs(
             if bar is not None:
                 bar.update(len(idx))
     return out
+
+
+def continuation_perplexities(
+    lm: LoadedLM, pairs: Sequence[TokenPair], *, batch_size: int = 8
+) -> list[float]:
+    """Perplexity of each continuation given its context, under the unsteered model (NaN for
+    an empty continuation): ``exp`` of minus the mean of ``continuation_logprobs``."""
+    logprobs = continuation_logprobs(lm, pairs, batch_size=batch_size)
+    return [math.exp(-float(lp.mean())) if len(lp) else float("nan") for lp in logprobs]
 
 
 @dataclass

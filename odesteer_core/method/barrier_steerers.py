@@ -23,7 +23,13 @@ from odesteer_core.method.selection import (
     kernel_scale,
     select_barrier,
 )
-from odesteer_core.method.target import TargetResult, TargetSettings, check_target, target_flow
+from odesteer_core.method.target import (
+    TargetResult,
+    TargetSettings,
+    check_target,
+    target_flow,
+    target_level,
+)
 
 __all__ = ["ITI", "BarrierSteerer"]
 
@@ -110,7 +116,7 @@ class BarrierSteerer(Steerer):
     def _target(self, x, target, max_T, *, keep_path=False) -> TargetResult:
         """The target flow from float32 ``x`` on the steerer's device (arguments checked)."""
         b = self.barrier_
-        level = math.log(target) - math.log1p(-target)
+        level = target_level(target)
         if b.normalize:  # the flow turns a - mu about mu: steps and horizon scale with |a - mu|
             radius = (x - b.mean_).norm(dim=1)
             dt = TARGET_STEP_ANGLE * radius

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["TargetResult", "check_target", "target_flow"]
+__all__ = ["TargetResult", "check_target", "target_flow", "target_level"]
 
 Field = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]  # x -> (h, grad h)
 Value = Callable[[torch.Tensor], torch.Tensor]  # x -> h
@@ -70,6 +70,11 @@ def check_target(target: object) -> float:
     if not (math.isfinite(target) and 0.0 < target < 1.0):
         raise ValueError(f"target must be a probability strictly between 0 and 1, got {target}")
     return float(target)
+
+
+def target_level(target: float) -> float:
+    """The barrier level of a confidence: ``logit(target) = log(p / (1 - p))``."""
+    return math.log(target) - math.log1p(-target)
 
 
 @dataclass(frozen=True)

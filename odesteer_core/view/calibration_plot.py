@@ -29,16 +29,18 @@ def quality_line(report: CalibrationReport | None, layer: int) -> str:
 
 def reliability_figure(report: CalibrationReport, *, height: int = 360) -> go.Figure:
     """Mean predicted probability vs share of positives per non-empty bin, and bin counts."""
-    bins = [
-        (c, a, n)
-        for c, a, n in zip(report.bin_confidence, report.bin_accuracy, report.bin_count)
+    width = 1.0 / len(report.bin_count)
+    bins = [  # (bin centre, mean prediction, share of positives, count) of the non-empty bins
+        ((i + 0.5) * width, c, a, n)
+        for i, (c, a, n) in enumerate(
+            zip(report.bin_confidence, report.bin_accuracy, report.bin_count)
+        )
         if n > 0
     ]
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    width = 1.0 / len(report.bin_count)
     fig.add_trace(
         go.Bar(
-            x=[(int(c / width) + 0.5) * width for c, _, _ in bins],
+            x=[centre for centre, *_ in bins],
             y=[n for *_, n in bins],
             width=width * 0.9,
             name="activations in the bin",
@@ -56,8 +58,8 @@ def reliability_figure(report: CalibrationReport, *, height: int = 360) -> go.Fi
     )  # fmt: skip
     fig.add_trace(
         go.Scatter(
-            x=[c for c, _, _ in bins],
-            y=[a for _, a, _ in bins],
+            x=[c for _, c, _, _ in bins],
+            y=[a for _, _, a, _ in bins],
             mode="lines+markers",
             name="barrier (held-out)",
             line={"color": "#2a9d8f", "width": 3},

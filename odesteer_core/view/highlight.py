@@ -11,6 +11,7 @@ import html
 import math
 
 from odesteer_core.lm.records import ArmRecord
+from odesteer_core.method.target import target_level
 
 __all__ = ["arm_html", "arm_readout", "edit_scale"]
 
@@ -60,7 +61,7 @@ def arm_readout(record: ArmRecord, *, n: int | None = None) -> str:
         line += f" · moved **{sum(sizes) / len(sizes):.2f}** per token on average"
         if record.target is not None:
             line += f" ({sum(s > 0 for s in sizes)} of {len(sizes)} tokens needed a move"
-            level = math.log(record.target / (1 - record.target))
+            level = target_level(record.target)
             short = sum(h < level - 1e-2 for h in record.barrier_after[:n])  # float16 records
             line += f"; {short} stopped short at the horizon)" if short else ")"
     if not values:
@@ -77,7 +78,7 @@ def _what_it_did(record: ArmRecord) -> str:
     if record.method is None:
         return "no edit"
     if record.target is not None:
-        level = math.log(record.target / (1 - record.target))
+        level = target_level(record.target)
         return f"{record.method}: each token to confidence {record.target:g} (h = {level:+.2f})"
     if record.steps > 1:
         return f"{record.method}: T = {record.T:.3g} in {record.steps} steps"

@@ -190,8 +190,9 @@ def barrier_figure(
     """Barrier values: along one token's path (left) and after the edit for every token (right).
 
     Left: ``h`` along ``token``'s ODESteer path against the distance moved (the ODE time: the
-    field has unit speed), with the one-step endpoint's ``h`` (same start) at its own distance. Right: ``h`` after the edit for every
-    generated token of each arm, the chosen token marked; the dotted line is ``h = 0``.
+    field has unit speed), with the one-step endpoint's ``h`` (same start) at its own distance.
+    Right: ``h`` after the edit for every generated token of each arm, the chosen token marked;
+    the dotted line is ``h = 0``.
 
     Args:
         view: From ``project_comparison``.

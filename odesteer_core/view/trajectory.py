@@ -39,7 +39,7 @@ class ProjectedComparison:
     pos: np.ndarray  # (N, 2) float32
     neg: np.ndarray  # (M, 2) float32
     tokens: list[str] = field(default_factory=list)  # ODESteer arm's tokens
-    T: float = 0.0  # ODESteer horizon (0 in target mode, where each token stops on its own)
+    T: float = 0.0  # ODESteer horizon (target mode: the most a token may move; most stop sooner)
     target: float | None = None  # target mode: the confidence each token was steered to
     paths: list[np.ndarray] = field(default_factory=list)  # per token (steps + 1, 2) float32
     path_barrier: list[np.ndarray] = field(default_factory=list)  # per token (steps + 1,) h
