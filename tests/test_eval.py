@@ -39,6 +39,7 @@ from odesteer_core.lm.loading import LoadedLM, load_lm
 from odesteer_core.lm.sampling import GenerationSettings
 from odesteer_core.lm.tiny_model import build_tiny_tokenizer
 from odesteer_core.method.registry import make_steerer
+from odesteer_core.method.strength import relative_to_T
 from odesteer_core.pipeline import fit_concept
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -462,6 +463,11 @@ def _refuse_loading(monkeypatch):
         (["--data", "{tmp}/missing.jsonl"], "missing.jsonl"),
         (["--scorer-label", "toxic"], "need --scorer"),
         (["--scorer", "clf", "--scorer-label", " "], "--scorer-label: the scorer's label"),
+        (["--targets", "1.5", "--methods", "none,odesteer"], "--targets: targets are distinct"),
+        (["--targets", "nan", "--methods", "none,odesteer"], "--targets: targets are distinct"),
+        (["--targets", ["0.9", "0.9"], "--methods", "odesteer"], "--targets: targets are"),
+        (["--targets", "0.9", "--methods", "none,caa"], "caa cannot steer to a target"),
+        (["--targets", "0.9", "--methods", "odesteer", "--steps", "3"], "--steps: a target sweep"),
     ],
 )
 def test_cli_generate_checks_every_argument_before_loading(
@@ -571,3 +577,34 @@ def test_quiet_shows_no_progress_bar_at_all(tmp_path, capsys, monkeypatch):
         err = capsys.readouterr().err
         assert [bar for bar in bars if bar in err] == ([] if quiet else bars), err
         assert transformers.utils.logging.is_progress_bar_enabled()  # back on after the command
+
+
+def test_generation_target_sweep_rows_tables_and_the_zero_cap_identity(lm, tmp_path):
+    """A target sweep: one table per confidence, rows keyed by ``target``; capped at strength 0,
+    a target arm moves nothing and writes the unsteered text token for token."""
+    source = PromptSource(str(DATA / "gen_prompts.jsonl"), concept="polite", limit=2)
+    settings = GenerationSettings(max_new_tokens=6, seed=3)
+    sweep = Sweep(methods=("none", "odesteer"), strengths=[0.0], targets=[0.9, 0.999])
+    assert sweep.kind == "target" and sweep.arm_keys() == [
+        ("none", None),
+        ("odesteer", 0.9),
+        ("odesteer", 0.999),
+    ]
+    result = evaluate_generation(
+        lm, source, sweep, settings=settings, out=tmp_path / "t.jsonl", progress=False
+    )
+    assert [t["target"] for t in result.sweep] == [0.9, 0.999]
+    assert all("strength" not in t for t in result.sweep)
+    rows = [json.loads(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
+    assert {r.get("target") for r in rows} == {None, 0.9, 0.999}
+    for prompt in {r["prompt"] for r in rows}:
+        texts = {r.get("target"): r["token_ids"] for r in rows if r["prompt"] == prompt}
+        assert texts[0.9] == texts[None] and texts[0.999] == texts[None]
+    summary = result.to_dict()
+    assert summary["target"] == 0.9 and summary["results"]["odesteer"]["n"] == 2
+    moving = Sweep(methods=("none", "odesteer"), strengths=[2.0], targets=[0.999])
+    fitted = moving.fit(lm, source.load(moving).folds[0].concept, progress=False)
+    arm = moving.arms(fitted)[("odesteer", 0.999)]
+    assert arm.target == 0.999 and pytest.approx(relative_to_T(fitted.odesteer, 2.0)) == arm.T
+    with pytest.raises(SettingError, match="strength sweeps only"):
+        evaluate_truthfulqa_mc(lm, [], Sweep(methods=("odesteer",), targets=[0.9]))

@@ -47,6 +47,62 @@ def test_planted_ring_needs_a_high_degree():
     assert s.report_.accuracy > 0.9
 
 
+def _nested(d=8, n=300, seed=0):
+    """Positives in a small cloud, negatives on a shell around it: the radius decides."""
+    g = torch.Generator().manual_seed(seed)
+    pos = 0.4 * torch.randn(n, d, generator=g)
+    angle = 2 * math.pi * torch.rand(n, generator=g)
+    neg = 0.4 * torch.randn(n, d, generator=g)
+    neg[:, 0] += 3 * torch.cos(angle)
+    neg[:, 1] += 3 * torch.sin(angle)
+    return pos, neg
+
+
+def test_nested_data_picks_unnormalised_features_and_the_flow_pulls_inwards():
+    pos, neg = _nested()
+    s = oc.make_steerer("odesteer", **FAST).fit(pos, neg)
+    assert s.report_.chosen["normalize"] is False and s.barrier_.normalize is False
+    assert "not normalised" in s.report_.summary()
+    x = _nested(seed=1)[1][:200]
+    moved = s.steer(x, 2.6 / s.speed_)
+    radius = lambda a: a[:, :2].norm(dim=1)  # noqa: E731
+    assert float(radius(moved).median()) < 0.25 * float(radius(x).median())
+    normalised = oc.make_steerer("odesteer", normalize=True, **FAST).fit(pos, neg)
+    ratio = radius(normalised.steer(x, 2.6 / normalised.speed_)).median() / radius(x).median()
+    assert float(ratio) > 0.5  # a rotation about the mean cannot bring the shell in
+
+
+def test_early_stopping_in_screening_keeps_the_choice(monkeypatch):
+    from odesteer_core.method import selection
+
+    pos, neg = _ring(modes=6)
+    space = oc.make_steerer("odesteer", **FAST)._space()
+    pruned = selection.select_barrier(pos, neg, space, seed=0)
+    monkeypatch.setattr(selection, "EARLY_STOP_MARGIN", (math.inf, math.inf))
+    full = selection.select_barrier(pos, neg, space, seed=0)
+    assert pruned.chosen == full.chosen
+    assert pruned.log_loss == pytest.approx(full.log_loss, abs=1e-6)
+    stopped = [
+        a
+        for a, b in zip(pruned.candidates, full.candidates)
+        if a["cv_log_loss"] != b["cv_log_loss"]
+    ]
+    assert stopped  # some hopeless candidates did stop early, none of them the winner's
+    best = min(c["cv_log_loss"] for c in pruned.candidates)
+    assert all(c["cv_log_loss"] > best and c["folds"] == 1 for c in stopped)
+
+
+def test_a_report_written_before_normalize_was_searched_still_loads(tmp_path):
+    s = oc.make_steerer("odesteer", **FAST).fit(*_ring(modes=4, n=120))
+    data = s.report_.to_dict()
+    for settings in [data["chosen"]] + [c["settings"] for c in data["candidates"]]:
+        del settings["normalize"]
+    old = CalibrationReport.from_dict(data)
+    assert "normalize" not in old.chosen
+    with pytest.raises(ValueError, match="chosen"):
+        CalibrationReport.from_dict(dict(data, chosen=dict(data["chosen"], normalize="yes")))
+
+
 def test_selection_is_deterministic_with_the_seed():
     pos, neg = _ring(modes=4, n=150)
     a = oc.make_steerer("odesteer", seed=3, **FAST).fit(pos, neg)
@@ -61,10 +117,13 @@ def test_explicit_settings_are_respected_and_not_searched():
     s = oc.make_steerer("odesteer", degree=3, C=0.5, **FAST).fit(pos, neg)
     chosen = s.report_.chosen
     assert chosen["features"] == "tensor_sketch" and chosen["degree"] == 3 and chosen["C"] == 0.5
-    assert s.report_.searched == ["gamma", "center"]
+    assert s.report_.searched == ["gamma", "center", "normalize"]
     assert {c["settings"]["degree"] for c in s.report_.candidates} == {3}
     assert s.barrier_.feature_map.degree == 3 and s.barrier_.C == 0.5
-    assert s.get_params()["select"] == "gamma,center"
+    assert s.get_params()["select"] == "gamma,center,normalize"
+    fixed = oc.make_steerer("odesteer", normalize=True, **FAST).fit(pos, neg)
+    assert "normalize" not in fixed.report_.searched
+    assert {c["settings"]["normalize"] for c in fixed.report_.candidates} == {True}
 
 
 def test_select_false_uses_the_fixed_defaults():
@@ -75,6 +134,7 @@ def test_select_false_uses_the_fixed_defaults():
         "degree": 2,
         "gamma": 1.0,
         "center": True,
+        "normalize": True,
         "C": 1.0,
         "n_components": 256,
     }

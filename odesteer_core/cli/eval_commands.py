@@ -30,6 +30,7 @@ _METHODS_HELP = "comma-separated: none, caa, iti, repe, step_odesteer, odesteer,
 _SWEEP = {
     "methods": "methods",
     "strengths": "strength",
+    "targets": "targets",
     "layer": "layer",
     "steps": "steps",
     "solver": "solver",
@@ -110,7 +111,8 @@ def _print_tables(evaluation, title: str, columns: tuple[tuple[str, str, str], .
         print(f"note: {note}")
     print(title)
     for entry in evaluation.sweep:
-        print(f"strength {entry['strength']:g}")
+        kind = "target" if "target" in entry else "strength"
+        print(f"{kind} {entry[kind]:g}")
         for method, r in entry["results"].items():
             cells = [f"{label} {_cell(r[key], fmt)}" for label, key, fmt in columns if key in r]
             print(f"  {method:<14} {'  '.join(cells)}")
@@ -171,6 +173,11 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
         help="truthfulqa, ultrafeedback, realtoxicityprompts, or a .jsonl/.csv/.txt prompt file",
     )  # fmt: skip
     p.add_argument("--concept", default=None, help="what to steer towards (default: truthfulqa)")
+    p.add_argument(
+        "--targets", type=float, nargs="+", default=None,
+        help="steer to these confidences p in (0, 1) instead of strengths (barrier methods "
+        "only): each token moves until logit(p), at most as far as --strength",
+    )  # fmt: skip
     p.add_argument("--out", default="generations.jsonl", help="JSONL file, one row per arm")
     add_sampling_options(p, paper=True, max_new_tokens=None)  # the paper's sampling
     p.add_argument("--scorer", default=None, help="Hub id/folder of a classifier or reward model")

@@ -115,10 +115,11 @@ def classifier_scores(
 
 @dataclass
 class GenEvaluation:
-    """Generations (one row per prompt and arm) and their per-method summary per strength."""
+    """Generations (one row per prompt and arm) and their per-method summary per strength (or
+    target confidence)."""
 
     rows: list[dict]
-    sweep: list[dict]  # [{"strength": s, "results": {method: metrics}}]
+    sweep: list[dict]  # [{"strength": s, "results": {method: metrics}}] ("target": p instead)
     out: str | None = None
     settings: dict = field(default_factory=dict)
     timing: dict = field(default_factory=dict)
@@ -126,7 +127,7 @@ class GenEvaluation:
 
     def to_dict(self) -> dict:
         """The summary (rows left out: they are in the JSONL file), NaN written as null."""
-        head = {"results": self.sweep[0]["results"], "strength": self.sweep[0]["strength"]}
+        head = {k: v for k, v in self.sweep[0].items() if k in ("results", "strength", "target")}
         rest = {k: v for k, v in asdict(self).items() if k != "rows"}
         return _clean({**head, "n_rows": len(self.rows), **rest})
 
@@ -158,9 +159,9 @@ def _generate(
             lm, prompt, list(arms.values()), layer=layer, judge=judge, settings=seeded
         )
         context = token_ids(lm, comparison.formatted_prompt)
-        for (method, strength), r in zip(arms, comparison.arms):
+        for (method, point), r in zip(arms, comparison.arms):
             ids = r.token_ids[:-1] if r.finished else r.token_ids  # the eos is not text
-            row = {"fold": fold.fold, "prompt": prompt, "method": method, "strength": strength}
+            row = {"fold": fold.fold, "prompt": prompt, "method": method, sweep.kind: point}
             row.update(T=r.T, steps=r.steps, text=r.text, token_ids=r.token_ids)
             row["mean_barrier"] = r.mean_barrier  # the fitted ODESteer barrier h, per token
             row.update({f"distinct_{n}": distinct_n([r.text], n) for n in (1, 2, 3)})
@@ -169,13 +170,13 @@ def _generate(
     return rows
 
 
-def _rows_of(rows: list[dict], method: str, strength: float | None) -> list[dict]:
-    return [r for r in rows if r["method"] == method and r["strength"] == strength]
+def _rows_of(rows: list[dict], method: str, point: float | None, kind: str) -> list[dict]:
+    return [r for r in rows if r["method"] == method and r[kind] == point]
 
 
-def _summary(rows: list[dict], method: str, strength: float | None) -> dict:
+def _summary(rows: list[dict], method: str, point: float | None, kind: str) -> dict:
     """The metrics of one arm's rows (``rows`` are ``_clean``: None where NaN)."""
-    mine = _rows_of(rows, method, strength)
+    mine = _rows_of(rows, method, point, kind)
     texts = [r["text"] for r in mine]
     summary = {
         "n": len(mine),
@@ -192,10 +193,10 @@ def _summary(rows: list[dict], method: str, strength: float | None) -> dict:
 def _empty_notices(rows: list[dict], sweep: Sweep) -> list[str]:
     """Say which arms generated texts without a word (every one, or some)."""
     notices = []
-    for method, strength in sweep.arm_keys():
-        mine = _rows_of(rows, method, strength)
+    for method, point in sweep.arm_keys():
+        mine = _rows_of(rows, method, point, sweep.kind)
         empty = sum(not r["text"].split() for r in mine)
-        name = method if strength is None else f"{method} at strength {strength:g}"
+        name = method if point is None else f"{method} at {sweep.kind} {point:g}"
         if mine and empty == len(mine):
             notices.append(
                 f"{name} produced no text in any of its {empty} generations (each ended at once "
@@ -241,7 +242,8 @@ def evaluate_generation(
         prompts: Where the prompts come from and what the steerers fit on (``PromptSource``, or
             just its ``data``), or those prompts already read (``PromptSource.load``, for the
             same ``sweep``). TruthfulQA data with the TruthfulQA concept runs the 2-fold protocol.
-        sweep: Methods, strengths, layer, ODE steps and solver, seed and batch size (default
+        sweep: Methods, strengths (or target confidences: each row then has ``target``
+            instead of ``strength``), layer, ODE steps and solver, seed and batch size (default
             ``Sweep()``: every method of ``MC_METHODS`` at the default strength).
         settings: Decoding settings; default the paper's sampling (``PAPER_SAMPLING``:
             temperature 0.7, top-p 0.9, repetition penalty 1.1) with the task's number of new
@@ -294,5 +296,10 @@ def evaluate_generation(
     settings_out["concept"] = source.concept
     out = None if out is None else str(out)
     return GenEvaluation(
-        rows, sweep.tables(lambda m, s: _summary(rows, m, s)), out, settings_out, timing, notices
+        rows,
+        sweep.tables(lambda m, s: _summary(rows, m, s, sweep.kind)),
+        out,
+        settings_out,
+        timing,
+        notices,
     )

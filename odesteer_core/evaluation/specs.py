@@ -7,6 +7,7 @@ the command line can report it under its own option. Nothing below re-checks the
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from odesteer_core.pipeline import FittedConcept, fit_concept
 __all__ = [
     "EVAL_STRENGTH",
     "MC_METHODS",
+    "check_targets",
+    "has_target_mode",
     "Scorer",
     "SettingError",
     "Sweep",
@@ -39,7 +42,7 @@ EVAL_STRENGTH = 0.2
 
 MC_METHODS = ("none", "caa", "iti", "repe", "step_odesteer", "odesteer")
 
-ArmKey = tuple[str, float | None]  # (method, relative strength); "none" has strength None
+ArmKey = tuple[str, float | None]  # (method, strength or target); "none" has None
 
 
 class SettingError(ValueError):
@@ -69,6 +72,31 @@ def check_strengths(strengths: Sequence[float], name: str = "strength") -> list[
     if len(set(checked)) != len(checked):
         raise ValueError(f"each {name} once, please: got {checked}")
     return checked
+
+
+def has_target_mode(method: str) -> bool:
+    """Whether the method's ``steer`` takes ``target=p`` (a target confidence of its barrier)."""
+    cls = STEERERS[method]
+    return cls.has_barrier and "target" in inspect.signature(cls.steer).parameters
+
+
+def check_targets(targets: object, methods: Sequence[str]) -> tuple[float, ...]:
+    """Validate target confidences: at least one, distinct, each in (0, 1); and every steered
+    method of ``methods`` must have a target mode. ``SettingError`` on the field ``targets``."""
+    if isinstance(targets, (str, bytes)) or not isinstance(targets, Sequence):
+        raise SettingError("targets", f"targets are a list of numbers in (0, 1), got {targets!r}")
+    ok = all(not isinstance(p, bool) and isinstance(p, (int, float)) and 0 < p < 1 for p in targets)
+    if not targets or not ok or len(set(targets)) != len(targets):
+        raise SettingError("targets", f"targets are distinct numbers in (0, 1), got {targets}")
+    without = [m for m in methods if m != "none" and not has_target_mode(m)]
+    if without:
+        raise SettingError(
+            "targets",
+            f"{', '.join(without)} cannot steer to a target confidence: target mode "
+            "(steer(x, target=p)) needs a barrier method whose steer takes target=; "
+            "use --strengths for these methods, or --methods with target-mode methods only",
+        )
+    return tuple(float(p) for p in targets)
 
 
 def check_layer_index(layer: object) -> int | None:
@@ -114,14 +142,20 @@ def _seed(value: object) -> int:
 
 @dataclass(frozen=True)
 class Sweep:
-    """Every method at every relative strength: the arms an evaluation compares, and how they run.
+    """Every method at every relative strength (or target confidence): the arms an evaluation
+    compares, and how they run.
 
-    ``"none"`` (unsteered) is one arm whatever the strengths; every other method is one arm per
-    strength, and each strength gives one table of the results.
+    ``"none"`` (unsteered) is one arm whatever the sweep; every other method is one arm per
+    strength, and each strength gives one table of the results. With ``targets``, the sweep's
+    points are target confidences instead (``kind == "target"``): each steered arm moves every
+    token only until its barrier reaches ``logit(p)`` (``BarrierSteerer.steer_to_target``), at
+    most as far as the largest of ``strengths`` would move it (the app's rule); every steered
+    method must have a target mode, and ``steps``/``solver`` stay unset (the flow stops on its own).
     """
 
     methods: tuple[str, ...] = MC_METHODS  # "none" and/or STEERERS names, distinct
     strengths: tuple[float, ...] = (EVAL_STRENGTH,)  # relative strengths (relative_to_T)
+    targets: tuple[float, ...] | None = None  # target confidences in (0, 1), or None
     layer: int | None = None  # decoder layer steered (None: about 40 % of depth)
     steps: int | None = None  # ODE methods' solver steps (None: the steerer's own, 10)
     solver: str | None = None  # euler, midpoint or rk4 (None: the steerer's own, euler)
@@ -140,6 +174,23 @@ class Sweep:
         }
         for name, check in fields.items():
             object.__setattr__(self, name, _checked(name, check, getattr(self, name)))
+        if self.targets is not None:
+            object.__setattr__(self, "targets", check_targets(self.targets, self.methods))
+            for name in ("steps", "solver"):
+                if getattr(self, name) is not None:
+                    raise SettingError(
+                        name, f"a target sweep takes no {name}: the flow stops on its own"
+                    )
+
+    @property
+    def kind(self) -> str:
+        """``"strength"`` or ``"target"``: what the sweep's points are (and the rows' key)."""
+        return "strength" if self.targets is None else "target"
+
+    @property
+    def points(self) -> tuple[float, ...]:
+        """The strengths, or the targets of a target sweep: one table each."""
+        return self.strengths if self.targets is None else self.targets
 
     @property
     def steered(self) -> tuple[str, ...]:
@@ -147,18 +198,18 @@ class Sweep:
         return tuple(m for m in self.methods if m != "none")
 
     def arm_keys(self) -> list[ArmKey]:
-        """``(method, strength)`` of every arm, in order; ``"none"`` once, with strength None."""
-        return [(m, s) for m in self.methods for s in ((None,) if m == "none" else self.strengths)]
+        """``(method, point)`` of every arm, in order; ``"none"`` once, with point None."""
+        return [(m, s) for m in self.methods for s in ((None,) if m == "none" else self.points)]
 
     def tables(self, results: Callable[[str, float | None], dict]) -> list[dict]:
-        """``[{"strength": s, "results": {method: results(method, strength)}}]``, one table per
-        strength; ``"none"`` (strength None) is in every table."""
+        """``[{kind: point, "results": {method: results(method, point)}}]``, one table per
+        point (``kind``: "strength" or "target"); ``"none"`` (point None) is in every table."""
         return [
             {
-                "strength": s,
+                self.kind: s,
                 "results": {m: results(m, None if m == "none" else s) for m in self.methods},
             }
-            for s in self.strengths
+            for s in self.points
         ]
 
     def layer_of(self, lm: LoadedLM) -> int:
@@ -187,6 +238,12 @@ class Sweep:
                 arms[(method, strength)] = Arm("none")
                 continue
             steerer = fitted.steerer(method)
+            if self.targets is not None:  # strength is a target: capped at the largest strength
+                cap = relative_to_T(steerer, max(self.strengths))
+                arms[(method, strength)] = Arm(
+                    f"{method}->{strength:g}", steerer, cap, target=strength
+                )
+                continue
             T = relative_to_T(steerer, strength)
             arm = Arm(f"{method}@{strength:g}", steerer, T, steps=self.steps, solver=self.solver)
             arms[(method, strength)] = arm

@@ -30,6 +30,7 @@ from odesteer_core.evaluation.prompts import two_fold
 from odesteer_core.evaluation.specs import (
     MC_METHODS,
     ArmKey,
+    SettingError,
     Sweep,
     check_methods,
     check_strengths,
@@ -295,6 +296,12 @@ def evaluate_truthfulqa_mc(
         cache_dir: Activation cache folder (default under ``cache_root()``).
     """
     sweep = Sweep() if sweep is None else sweep
+    if sweep.targets is not None:
+        raise SettingError(
+            "targets",
+            "TruthfulQA MC scores strength sweeps only (it steers every position of "
+            "the answer, not a generation); use strengths",
+        )
     layer = sweep.layer_of(lm)
     folds = two_fold(questions, sweep)
     n_answers = sum(len(q.correct) + len(q.incorrect) for q in questions)

@@ -71,8 +71,10 @@ class BarrierSteerer(Steerer):
         if report.searched != list(self.searched):
             raise ValueError(f"report 'searched' {report.searched} != {list(self.searched)}")
         space, chosen = self._space(), report.chosen
+        normalize = chosen.get("normalize", space.normalizes[0])
         ok = chosen["features"] in space.features and chosen["center"] in space.centers
-        fs = (chosen["features"], chosen["degree"], chosen["gamma"], chosen["center"])
+        ok = ok and normalize in space.normalizes
+        fs = (chosen["features"], chosen["degree"], chosen["gamma"], chosen["center"], normalize)
         scale = kernel_scale(fs, space)
         ok = ok and any(math.isclose(chosen["C"], C / scale, rel_tol=1e-9) for C in space.Cs)
         if chosen["features"] != "linear":
@@ -260,5 +262,5 @@ class ITI(BarrierSteerer):
 
     def _space(self):
         return SearchSpace(
-            features=("linear",), centers=(True,), Cs=(self.C,), normalize=False, searched=()
+            features=("linear",), centers=(True,), Cs=(self.C,), normalizes=(False,), searched=()
         )

@@ -69,6 +69,8 @@ def describe(settings: dict) -> str:
         parts.append(f"gamma {settings['gamma']:g}")
     if not settings.get("center", True):
         parts.append("uncentred")
+    if not settings.get("normalize", True):
+        parts.append("not normalised")
     parts.append(f"C {settings['C']:.3g}")
     return ", ".join(parts)
 
@@ -183,16 +185,19 @@ SETTING_KINDS = {  # name -> test of its JSON value
     "degree": lambda v: v is None or (_is_count(v) and 1 <= v <= 16),
     "gamma": lambda v: v is None or (_is_real(v) and v > 0),
     "center": lambda v: isinstance(v, bool),
+    "normalize": lambda v: isinstance(v, bool),
     "C": lambda v: _is_real(v) and v > 0,
     "n_components": lambda v: v is None or (_is_count(v) and v >= 1),
 }
 
 
 def _is_settings(v: object) -> bool:
+    """Every setting present and valid; ``normalize`` may be absent (reports written before it
+    was searched: the steerer's own ``normalize`` then applies)."""
     return (
         isinstance(v, dict)
-        and set(v) == set(SETTING_KINDS)
-        and all(test(v[k]) for k, test in SETTING_KINDS.items())
+        and set(SETTING_KINDS) - {"normalize"} <= set(v) <= set(SETTING_KINDS)
+        and all(test(v[k]) for k, test in SETTING_KINDS.items() if k in v)
     )
 
 

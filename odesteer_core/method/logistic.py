@@ -8,6 +8,8 @@ float32, which is where the speed-up over the paper's CPU recipe comes from.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -87,6 +89,8 @@ def fit_logistic_batched(
     *,
     max_iter: int = 200,
     tol: float = 1e-3,
+    prune: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    prune_every: int = 5,
 ) -> torch.Tensor:
     """Many L2 logistic regressions at once, one per (feature group, problem), by batched L-BFGS.
 
@@ -103,6 +107,9 @@ def fit_logistic_batched(
         l2: (Q,) or (G, Q) penalty per problem (``1 / (C n_train)`` for scikit-learn's objective).
         max_iter: iterations at most; tol: stop a problem when ``max |grad|`` is below ``tol``
             times its value at the start (relative: feature scales differ across groups).
+        prune: called with the current (G, Q, D + 1) parameters every ``prune_every``
+            iterations; the groups it returns True for (a (G,) bool tensor) stop where they are
+            (how a search drops hopeless candidates early).
 
     Returns:
         (G, Q, D + 1) parameters ``[w, b]``.
@@ -114,11 +121,19 @@ def fit_logistic_batched(
     weight = masks / masks.sum(1, keepdim=True)  # (Q, n): mean over each problem's rows
     l2 = l2.float().to(features.device).expand(G, Q)[..., None]  # (G, Q, 1)
 
+    compact: dict = {}  # the live groups' features, copied once each time the live set changes
+
     def loss_grad(p: torch.Tensor, groups: torch.Tensor | None = None):
         """Loss (G', Q) and gradient (G', Q, D + 1) of ``p`` (G', Q, D + 1) for the feature
         groups ``groups`` (all when None)."""
-        X = features if groups is None else features[groups]
-        lam = l2 if groups is None else l2[groups]
+        if groups is None:
+            X, lam = features, l2
+        else:
+            key = tuple(groups.tolist())
+            if key not in compact:
+                compact.clear()
+                compact[key] = features[groups]
+            X, lam = compact[key], l2[groups]
         w, b = p[..., :D], p[..., D]  # (G', Q, D), (G', Q)
         logits = torch.bmm(w, X.transpose(1, 2)) + b[..., None]  # (G', Q, n): contiguous
         margin = sign * logits
@@ -134,7 +149,9 @@ def fit_logistic_batched(
     stop = tol * g.abs().amax(2).clamp_min(1e-12)  # (G, Q)
     stuck = torch.zeros_like(f, dtype=torch.bool)  # line search failed: at float32's limit
     history: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
-    for _ in range(max_iter):
+    for iteration in range(max_iter):
+        if prune is not None and iteration and iteration % prune_every == 0:
+            stuck |= prune(x)[:, None]
         active = (g.abs().amax(2) > stop) & ~stuck  # (G, Q)
         if not bool(active.any()):
             break

@@ -48,14 +48,21 @@ FIXED = {
     "C": 1.0,
     "max_iter": 1000,
 }
-SEARCHABLE = ("features", "degree", "gamma", "center", "C")  # the order of ``select`` strings
+SEARCHABLE = (
+    "features",
+    "degree",
+    "gamma",
+    "center",
+    "normalize",
+    "C",
+)  # the order of ``select`` strings
 
 
 class StepODESteer(BarrierSteerer):
     """One Euler step along the ODESteer field (the paper's "StepODESteer").
 
     The barrier chooses itself (``select=True``, the default): the settings left unset among
-    ``features``, ``degree``, ``gamma``, ``center`` and ``C`` are picked by k-fold
+    ``features``, ``degree``, ``gamma``, ``center``, ``normalize`` and ``C`` are picked by k-fold
     cross-validation on the training activations (``selection.py``; docs/method.md section 10),
     and ``report_`` says how well the chosen barrier does on held-out folds. ``select=False``
     uses fixed defaults instead; these differ from the paper's in two measured ways
@@ -113,7 +120,7 @@ class StepODESteer(BarrierSteerer):
         searched = {"features"} if given.features is None and not sketch_given else set()
         if "features" in searched or given.features in (None, "tensor_sketch"):
             searched |= {k for k in ("degree", "gamma") if getattr(given, k) is None}
-        searched |= {k for k in ("center", "C") if getattr(given, k) is None}
+        searched |= {k for k in ("center", "normalize", "C") if getattr(given, k) is None}
         return tuple(s for s in SEARCHABLE if s in searched)
 
     def get_params(self) -> dict:
@@ -127,7 +134,7 @@ class StepODESteer(BarrierSteerer):
             gammas=GAMMAS if "gamma" in searched else (o.gamma,),
             centers=(True, False) if "center" in searched else (o.center,),
             Cs=C_GRID if "C" in searched else (o.C,),
-            normalize=o.normalize,
+            normalizes=(True, False) if "normalize" in searched else (o.normalize,),
             coef0=o.coef0,
             n_components=o.n_components,
             searched=searched,
@@ -144,7 +151,7 @@ class StepODESteer(BarrierSteerer):
         return Barrier(
             fmap,
             center=o["center"],
-            normalize=self.options.normalize,
+            normalize=o["normalize"],
             C=o["C"],
             max_iter=self.options.max_iter,
             seed=self.seed,

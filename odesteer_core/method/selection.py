@@ -1,8 +1,11 @@
 """Choose a barrier's feature map and settings by k-fold cross-validation on the concept's data.
 
 Candidates (``SearchSpace``): the linear map (``Identity``, which stands for degree 1) and
-TensorSketch degrees 2-4, each with ``gamma`` from ``GAMMAS``, centring on and off, and
-``C`` from ``C_GRID``; only the settings the user left unset are searched (``BarrierOptions``).
+TensorSketch degrees 2-4, each with ``gamma`` from ``GAMMAS``, centring on and off, features of
+the direction ``(a - mu) / |a - mu|`` (normalised, the paper's) or of ``a - mu`` itself (which
+lets the flow change the radius: a concept whose positives sit inside a shell of negatives needs
+it), and ``C`` from ``C_GRID``; only the settings the user left unset are searched
+(``BarrierOptions``).
 Score: pooled out-of-fold log-loss. The search is built to cost less than one fit of the paper's
 scikit-learn recipe on the same data (``benchmarks/fit_speed.py``):
 
@@ -11,10 +14,12 @@ scikit-learn recipe on the same data (``benchmarks/fit_speed.py``):
   same kernel (the winner is refitted at full size on all rows by the caller);
 - every (feature set, fold, C) problem of a stage is one batched L-BFGS run
   (``logistic.fit_logistic_batched``): two batched matrix products per evaluation;
-- stage 1 scores every feature set on the first fold only; sets far worse than the best
-  (``PRUNE_MARGIN``) are dropped, and at most ``MAX_SURVIVORS`` go on to the other folds;
+- stage 1 scores every feature set on the first fold only, the largest batch first; every few
+  iterations a set whose held-out loss at its current iterate is far behind the best so far
+  (``EARLY_STOP_MARGIN``) stops fitting; at the end sets worse than the best by more than
+  ``PRUNE_MARGIN`` are dropped, and at most ``MAX_SURVIVORS`` go on to the other folds;
 - among the fully scored candidates the simplest within one standard error of the best wins
-  (the "one-SE rule"; linear < degree 2 < 3 < 4, then the smaller C), so near-ties do not buy
+  (the "one-SE rule"; linear < degree 2 < 3 < 4, then normalised, then the smaller C), so near-ties do not buy
   complexity; the simplest such set on the first fold always survives the pruning.
 
 Everything runs on the data's device; fold assignment, subsampling and sketch hashes come from
@@ -42,6 +47,7 @@ MAX_FOLDS = 5
 SEARCH_COMPONENTS = 384
 SEARCH_ROWS_PER_CLASS = 300
 PRUNE_MARGIN = (0.1, 0.02)  # drop a set when its fold-1 loss > best * (1 + 0.1) + 0.02
+EARLY_STOP_MARGIN = (0.25, 0.05)  # during fold 1, stop fitting a set beyond this (wider) margin
 MAX_SURVIVORS = 3
 SEARCH_TOL, SEARCH_MAX_ITER = 1e-3, 200
 
@@ -55,39 +61,42 @@ class SearchSpace:
     gammas: tuple[float | None, ...] = GAMMAS
     centers: tuple[bool, ...] = (True, False)
     Cs: tuple[float, ...] = C_GRID
-    normalize: bool = True
+    normalizes: tuple[bool, ...] = (True, False)
     coef0: float = 1.0
     n_components: int = 8000
-    searched: tuple[str, ...] = ("features", "degree", "gamma", "center", "C")
+    searched: tuple[str, ...] = ("features", "degree", "gamma", "center", "normalize", "C")
     folds: int = MAX_FOLDS
     notes: list[str] = field(default_factory=list)
 
-    def feature_sets(self) -> list[tuple[str, int | None, float | None, bool]]:
-        """(features, degree, gamma, center), simplest first."""
+    def feature_sets(self) -> list[tuple[str, int | None, float | None, bool, bool]]:
+        """(features, degree, gamma, center, normalize), simplest first."""
         out = []
         for center in self.centers:
-            for kind in self.features:
-                if kind == "linear":
-                    out.append(("linear", None, None, center))
-                elif kind == "random_fourier":
-                    out.extend(("random_fourier", None, g, center) for g in self.gammas)
-                else:
-                    for degree in self.degrees:
-                        out.extend(("tensor_sketch", degree, g, center) for g in self.gammas)
-        return sorted(out, key=lambda s: (_complexity(s), not s[3]))
+            for norm in self.normalizes:
+                for kind in self.features:
+                    if kind == "linear":
+                        out.append(("linear", None, None, center, norm))
+                    elif kind == "random_fourier":
+                        out.extend(("random_fourier", None, g, center, norm) for g in self.gammas)
+                    else:
+                        for degree in self.degrees:
+                            out.extend(
+                                ("tensor_sketch", degree, g, center, norm) for g in self.gammas
+                            )
+        return sorted(out, key=lambda s: (_complexity(s), not s[4], not s[3]))
 
 
 def kernel_scale(fs: tuple, space: SearchSpace) -> float:
     """``k(z, z)`` for a unit ``z``: the searched C grid is in units of it (``C / k(z, z)``), so
     that a high-degree kernel's larger features do not win by being less regularised."""
-    kind, degree, gamma, _ = fs
+    kind, degree, gamma, _, _ = fs
     if "C" not in space.searched or kind != "tensor_sketch":
         return 1.0
     return (gamma + space.coef0) ** degree
 
 
 def _complexity(fs: tuple) -> tuple:
-    kind, degree, gamma, _ = fs
+    kind, degree, gamma, _, _ = fs
     rank = {"linear": 1, "tensor_sketch": degree or 2, "random_fourier": 5}[kind]
     return rank, gamma or 0.0
 
@@ -114,16 +123,16 @@ def _subsample(n_pos: int, n_neg: int, cap: int, generator: torch.Generator) -> 
 def _features(
     X: torch.Tensor, fs: tuple, space: SearchSpace, seed: int, cache: dict
 ) -> torch.Tensor:
-    kind, degree, gamma, center = fs
-    if center not in cache:
+    kind, degree, gamma, center, normalize = fs
+    if (center, normalize) not in cache:  # as Barrier.fit preprocesses
         mu = X.mean(0) if center else torch.zeros_like(X[0])
         z = X - mu
-        if space.normalize:
+        if normalize:
             z = z / z.norm(dim=1, keepdim=True).clamp_min(1e-12)
         else:
             z = z / z.norm(dim=1).median().clamp_min(1e-12)
-        cache[center] = z
-    z = cache[center]
+        cache[center, normalize] = z
+    z = cache[center, normalize]
     if kind == "linear":
         fmap = Identity()
     elif kind == "random_fourier":
@@ -134,17 +143,47 @@ def _features(
     return fmap.to(z.device)(z)
 
 
+def _hopeless(X: torch.Tensor, y: torch.Tensor, masks: torch.Tensor, n_C: int, best: list):
+    """A ``prune`` callback for the batched fit: True for the feature sets whose held-out loss at
+    the current iterate (mean over folds, best C) is above ``EARLY_STOP_MARGIN`` of the best one
+    so far (``best[0]``, updated: it carries over from earlier batches)."""
+    held = (masks == 0).any(0)  # rows held out by some problem
+    X_val, y_val = X[:, held], y[held].float()
+    weight = (masks[:, held] == 0).float()
+    weight = (weight / weight.sum(1, keepdim=True)).T  # (n_val, Q)
+
+    def prune(params: torch.Tensor) -> torch.Tensor:
+        logits = torch.bmm(X_val, params[..., :-1].transpose(1, 2)) + params[..., -1][:, None]
+        bce = F.binary_cross_entropy_with_logits(
+            logits, y_val[None, :, None].expand_as(logits), reduction="none"
+        )
+        per_set = (bce * weight).sum(1).view(len(X), -1, n_C).mean(1).amin(1)  # (G,)
+        best[0] = min(best[0], float(per_set.min()))
+        return per_set > best[0] * (1 + EARLY_STOP_MARGIN[0]) + EARLY_STOP_MARGIN[1]
+
+    return prune
+
+
 def _oof_logits(
-    phi: list[torch.Tensor], y: torch.Tensor, fold: torch.Tensor, folds: list[int], Cs: list
+    phi: list[torch.Tensor],
+    y: torch.Tensor,
+    fold: torch.Tensor,
+    folds: list[int],
+    Cs: list,
+    best: list | None = None,
 ) -> torch.Tensor:
-    """Held-out logits (G, len(Cs), n) for the rows of ``folds`` (others NaN), batched."""
+    """Held-out logits (G, len(Cs), n) for the rows of ``folds`` (others NaN), batched; with
+    ``best`` (a one-element list: the best held-out loss seen so far), hopeless sets stop early."""
     X = torch.stack(phi)  # (G, n, D)
     n = X.shape[1]
     masks = torch.stack([fold != f for f in folds for _ in Cs[0]]).to(X.device)  # (Q, n)
     l2 = torch.tensor(
         [[1.0 / (C * float((fold != f).sum())) for f in folds for C in c] for c in Cs]
     )
-    params = fit_logistic_batched(X, y, masks, l2, max_iter=SEARCH_MAX_ITER, tol=SEARCH_TOL)
+    prune = None if best is None else _hopeless(X, y, masks, len(Cs[0]), best)
+    params = fit_logistic_batched(
+        X, y, masks, l2, max_iter=SEARCH_MAX_ITER, tol=SEARCH_TOL, prune=prune
+    )
     logits = torch.bmm(X, params[..., :-1].transpose(1, 2)) + params[..., -1][:, None, :]
     out = torch.full((len(phi), len(Cs[0]), n), math.nan, device=X.device)
     nC = len(Cs[0])
@@ -189,13 +228,14 @@ def select_barrier(
     def C_of(i: int, c: int) -> float:
         return space.Cs[c] / kernel_scale(sets[i], space)
 
-    def run(which: list[int], folds: list[int]) -> None:
+    def run(which: list[int], folds: list[int], screen: bool = False) -> None:
         by_width: dict[int, list[int]] = {}
         for i in which:
             by_width.setdefault(phi[i].shape[1], []).append(i)
-        for group in by_width.values():
+        best = [math.inf] if screen else None  # screening: hopeless sets stop early
+        for group in sorted(by_width.values(), key=len, reverse=True):  # the largest batch first
             Cs = [[C_of(i, c) for c in range(len(space.Cs))] for i in group]
-            got = _oof_logits([phi[i] for i in group], y_dev, fold_dev, folds, Cs)
+            got = _oof_logits([phi[i] for i in group], y_dev, fold_dev, folds, Cs, best)
             for j, i in enumerate(group):
                 mask = torch.isnan(got[j, 0]).logical_not()
                 oof[i][:, mask] = got[j][:, mask]
@@ -214,11 +254,13 @@ def select_barrier(
         rows = losses(*best)
         bar = float(rows.mean()) + float(rows.std()) / math.sqrt(max(len(rows), 1))
         ok = [ic for ic in pairs if loss(*ic) <= bar]
-        return min(ok, key=lambda ic: (_complexity(sets[ic[0]]), space.Cs[ic[1]], ic))
+        return min(
+            ok, key=lambda ic: (_complexity(sets[ic[0]]), not sets[ic[0]][4], space.Cs[ic[1]], ic)
+        )
 
     everything = list(range(len(sets)))
     if len(sets) > 1 and k > 1:  # stage 1: first fold only, then keep the promising sets
-        run(everything, [0])
+        run(everything, [0], screen=True)
         first = [min(loss(i, c) for c in range(len(space.Cs))) for i in everything]
         best = min(first)
         bar = best * (1 + PRUNE_MARGIN[0]) + PRUNE_MARGIN[1]
@@ -253,12 +295,13 @@ def select_barrier(
 
 
 def _settings(fs: tuple, C: float, space: SearchSpace) -> dict:
-    kind, degree, gamma, center = fs
+    kind, degree, gamma, center, normalize = fs
     return {
         "features": kind,
         "degree": degree,
         "gamma": gamma,
         "center": center,
+        "normalize": normalize,
         "C": C,
         "n_components": None if kind == "linear" else space.n_components,
     }

@@ -10,7 +10,6 @@ size). ``digest`` hashes exactly the settings a stored result depends on (``stor
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -21,6 +20,8 @@ from odesteer_core.evaluation.specs import (
     SettingError,
     check_methods,
     check_strengths,
+    check_targets,
+    has_target_mode,
 )
 from odesteer_core.method.registry import STEERERS
 
@@ -52,12 +53,6 @@ def _positive(name: str, value: object, optional: bool = False) -> None:
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise SettingError(name, f"{name} must be a positive integer, got {value!r}")
-
-
-def has_target_mode(method: str) -> bool:
-    """Whether the method's ``steer`` takes ``target=p`` (a target confidence of its barrier)."""
-    cls = STEERERS[method]
-    return cls.has_barrier and "target" in inspect.signature(cls.steer).parameters
 
 
 @dataclass(frozen=True)
@@ -109,25 +104,7 @@ class RunConfig:
             except ValueError as err:
                 raise SettingError("strengths", str(err)) from None
             return
-        targets = tuple(self.targets)
-        if (
-            not targets
-            or any(
-                isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 < p < 1
-                for p in targets
-            )
-            or len(set(targets)) != len(targets)
-        ):
-            raise SettingError("targets", f"targets are distinct numbers in (0, 1), got {targets}")
-        object.__setattr__(self, "targets", tuple(float(p) for p in targets))
-        without = [m for m in self.methods if m != "none" and not has_target_mode(m)]
-        if without:
-            raise SettingError(
-                "targets",
-                f"{', '.join(without)} cannot steer to a target confidence: target mode "
-                "(steer(x, target=p)) needs a barrier method whose steer takes target=; "
-                "use --strengths for these methods, or --methods with target-mode methods only",
-            )
+        object.__setattr__(self, "targets", check_targets(self.targets, self.methods))
         if "truthfulqa-mc" in self.tasks:
             raise SettingError(
                 "targets", "truthfulqa-mc runs strength sweeps only; use --strengths"
