@@ -100,3 +100,36 @@ def test_the_flow_keeps_the_radius_to_first_order(steerer):
         for k in (5, 50)
     ]
     assert drift[1] < drift[0] < 0.05
+
+
+@pytest.mark.parametrize(
+    "method,options",
+    [
+        ("odesteer", {"features": "linear", "normalize": True}),
+        ("odesteer", {"features": "linear", "normalize": False}),
+        ("step_odesteer", {"features": "linear", "normalize": True}),
+        ("iti", {}),
+    ],
+)
+def test_linear_barriers_take_the_matrix_free_path_and_equal_the_generic_solver(method, options):
+    from odesteer_core.method.ode import integrate_with_values
+
+    pos, neg = _clouds()
+    s = oc.make_steerer(method, seed=0, **options).fit(pos, neg)
+    assert s.barrier_.linear() is not None and s.barrier_.quadratic() is None
+    x = _clouds(seed=1)[1][:5]
+    T = oc.relative_to_T(s, 0.6)
+    steps = 10 if s.is_ode else 1
+    lean, h = s.flow(x, T, steps, "euler", values=True)
+    generic, h_generic = integrate_with_values(
+        s._velocity_and_value, x, T, steps=steps, solver="euler", value=s._value
+    )
+    torch.testing.assert_close(lean, generic, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(h, h_generic, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(h, s.barrier(lean.reshape(-1, x.shape[1])).view_as(h))
+    moved = (lean[-1] - x).norm(dim=1)
+    if s.barrier_.normalize:  # the path turns about the mean: each step adds dt^2 to |y|^2
+        r0, r1 = (x - s.barrier_.mean_).norm(dim=1), (lean[-1] - s.barrier_.mean_).norm(dim=1)
+        torch.testing.assert_close(r1.square(), r0.square() + steps * (T / steps) ** 2)
+    else:  # a constant field: a straight line of length T
+        torch.testing.assert_close(moved, torch.full_like(moved, T))

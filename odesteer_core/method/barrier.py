@@ -22,8 +22,8 @@ from typing import ClassVar
 import torch
 
 from odesteer_core.method.checks import NotFittedError, check_activations, check_pair
-from odesteer_core.method.features import FeatureMap, cache_key_matches, version_of
-from odesteer_core.method.flows import QuadraticBarrier
+from odesteer_core.method.features import FeatureMap, Identity, cache_key_matches, version_of
+from odesteer_core.method.flows import LinearBarrier, QuadraticBarrier
 from odesteer_core.method.logistic import fit_logistic
 
 __all__ = ["Barrier"]
@@ -122,6 +122,14 @@ class Barrier:
             cached = (key, QuadraticBarrier(self.mean_, K, k, c + float(offset)))
             self._quadratic_cache = cached
         return cached[1]
+
+    def linear(self) -> LinearBarrier | None:
+        """``h`` as ``k.z + c`` for the lean flow (``flows.py``) when the map is linear, else
+        None. Cheap to build (no matrix): made anew on each call."""
+        if not isinstance(self.feature_map, Identity):
+            return None
+        offset = self.intercept_ + self.log_prior_ratio_
+        return LinearBarrier(self.mean_, self.coef_, offset, self.normalize, self.scale_)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """``h(x)`` for a (batch, d) tensor of any float dtype; float32 result on x's device."""

@@ -16,7 +16,7 @@ from odesteer_core.method.base import Steerer, unit_rows
 from odesteer_core.method.calibration import CalibrationReport
 from odesteer_core.method.checks import check_T
 from odesteer_core.method.features import Identity
-from odesteer_core.method.flows import quadratic_euler_flow
+from odesteer_core.method.flows import linear_euler_flow, quadratic_euler_flow
 from odesteer_core.method.ode import integrate, integrate_with_values
 from odesteer_core.method.selection import (
     SearchSpace,
@@ -105,9 +105,13 @@ class BarrierSteerer(Steerer):
         if target is not None:
             result = self._target(x, target, max_T, keep_path=True)
             return result.path, result.values if values else None
-        quadratic = self.barrier_.quadratic() if solver == "euler" else None
-        if quadratic is not None:  # the default: one matrix product per step (flows.py)
-            return quadratic_euler_flow(quadratic, x, T, steps, values=values)
+        if solver == "euler":  # the lean loops of flows.py where the barrier's form allows
+            linear = self.barrier_.linear()
+            if linear is not None:  # no matrix: one row reduction per step
+                return linear_euler_flow(linear, x, T, steps, values=values)
+            quadratic = self.barrier_.quadratic()
+            if quadratic is not None:  # the default sketch: one matrix product per step
+                return quadratic_euler_flow(quadratic, x, T, steps, values=values)
         if not values:
             return integrate(self.velocity, x, T, steps=steps, solver=solver), None
         return integrate_with_values(

@@ -6,21 +6,26 @@ unit-normalised activation is exactly a quadratic form of ``z = y / |y|``, ``y =
     h = z.K z / 2 + k.z + c                      (K symmetric, d x d)
 
 so the whole field needs one matrix product per step. Working on ``y`` instead of ``z`` removes
-the per-step normalisation: with ``r = |y|``, ``P = y [K | k]`` gives ``K y`` and ``k.y`` in one
-product, and ``u = K y + r k - y (y.K y + r k.y) / r^2`` is ``r (I - z z^T)(K z + k)``, a positive
-multiple of ``grad h`` (docs/method.md section 3), so ``v = u / |u|``. As ``u`` is orthogonal to
-``y``, an Euler step of length ``dt`` gives ``|y'|^2 = |y|^2 + dt^2``: the radii of the whole
-path are known before the first step. ``h`` itself, when asked
-for, is ``y.K y / (2 r^2) + k.y / r + c``: three more row reductions of what the step already
+the per-step normalisation: with ``r = |y|``, ``P = [y, r] M`` gives ``K y + r k`` and ``k.y``
+in one product (``addmm``, its ``r k`` part precomputed for all steps), and
+``u = K y + r k - y (y.K y + r k.y) / r^2`` is ``r (I - z z^T)(K z + k)``, a positive multiple
+of ``grad h`` (docs/method.md section 3), so ``v = u / |u|``. As ``u`` is orthogonal to ``y``, an
+Euler step of length ``dt`` gives ``|y'|^2 = |y|^2 + dt^2``: the radii of the whole path are
+known before the first step. ``h`` itself, when asked for, is ``y.K y / (2 r^2) + k.y / r + c``:
+three more row reductions of what the step already
 computed. Nothing here validates, converts dtypes or synchronises with the host: callers check
 their arguments once (``base.Steerer``), and the same arithmetic runs on CPU and GPU.
+
+A linear map (``features.Identity``: ``h = k.z + c``, ``K = 0``) needs no matrix at all:
+normalised, ``u = k - y (k.y) / |y|^2`` (row reductions only); not normalised, the gradient
+``k / s`` is constant and the Euler path is a straight line (``linear_euler_flow``).
 """
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["QuadraticBarrier", "quadratic_euler_flow"]
+__all__ = ["LinearBarrier", "QuadraticBarrier", "linear_euler_flow", "quadratic_euler_flow"]
 
 
 class QuadraticBarrier:
@@ -28,7 +33,7 @@ class QuadraticBarrier:
 
     Attributes:
         mean: (d,) the centring ``mu``.
-        M: (d + 1, d + 1) ``[[K, k], [k^T, 0]]``, contiguous: ``[y, r] M = [K y + r k, k.y]``.
+        M: (d + 1, d + 1) ``[[K, k], [k^T, 0]]``: ``[y, r] M = [K y + r k, k.y]``.
         c: The constant, with the logistic intercept and the log prior ratio folded in.
     """
 
@@ -42,6 +47,53 @@ class QuadraticBarrier:
     @property
     def d(self) -> int:
         return self.M.shape[0] - 1
+
+
+class LinearBarrier:
+    """``h = k.z + c`` with ``z = y / |y|`` (``normalize``) or ``z = y / scale``, ``y = a - mean``."""
+
+    def __init__(
+        self, mean: torch.Tensor, k: torch.Tensor, c: float, normalize: bool, scale: float
+    ) -> None:
+        self.mean, self.k, self.c = mean, k, float(c)
+        self.normalize, self.scale = bool(normalize), float(scale)
+
+
+def linear_euler_flow(
+    q: LinearBarrier, x: torch.Tensor, T: float, steps: int, *, values: bool = False
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """As ``quadratic_euler_flow``, for a linear barrier (same arguments and returns)."""
+    dt = T / steps
+    ts = dt * torch.arange(steps + 1, dtype=x.dtype, device=x.device)[:, None, None]
+    if not q.normalize:  # constant field: a straight line, every point in one product
+        k_hat = q.k / torch.linalg.vector_norm(q.k).clamp_min(1e-30)
+        path = torch.addcmul(x, ts, k_hat)  # (steps + 1, B, d)
+        if not values:
+            return path, None
+        h = torch.mv(x - q.mean, q.k).div_(q.scale).add_(q.c)  # h at x, then + t |k| / scale
+        return path, h + ts[:, :, 0] * (torch.linalg.vector_norm(q.k) / q.scale)
+    d, B = x.shape[1], x.shape[0]
+    path = x.new_empty(steps + 1, B, d)
+    ys = path.unbind(0)
+    torch.sub(x, q.mean, out=ys[0])
+    # u = k - y (k.y) / |y|^2 is (I - z z^T) k: along grad h. |y|^2 is measured at every step,
+    # not predicted (|y|^2 + dt^2): near the top of h, u is a small difference and its rounding
+    # would otherwise feed back into every later step (steps much longer than |y| amplified
+    # input differences of 1e-6 to 3e-3).
+    h = x.new_empty(steps + 1, B) if values else None
+    for i in range(steps + 1):
+        y = ys[i]
+        ky = torch.mv(y, q.k)
+        if h is not None:
+            torch.div(ky, torch.linalg.vector_norm(y, dim=1), out=h[i])  # k.z
+        if i == steps:
+            break
+        coef = ky.div_(torch.linalg.vecdot(y, y).clamp_min_(1e-24)).unsqueeze_(1)
+        u = torch.addcmul(q.k, y, coef, value=-1.0)
+        norm = torch.linalg.vector_norm(u, dim=1, keepdim=True).clamp_min_(1e-30)
+        torch.addcdiv(y, u, norm, value=dt, out=ys[i + 1])
+    path += q.mean
+    return path, None if h is None else h.add_(q.c)
 
 
 def quadratic_euler_flow(
@@ -63,29 +115,32 @@ def quadratic_euler_flow(
     d, dt = q.d, T / steps
     B = x.shape[0]
     path = x.new_empty(steps + 1, B, d)
-    h = x.new_empty(steps + 1, B, 1) if values else None
-    state = x.new_empty(B, d + 1)  # [y | r]: one matrix product gives K y + r k, k.y
-    y, r = state[:, :d], state[:, d:]
-    torch.sub(x, q.mean, out=y)
-    path[0] = y
+    ys = path.unbind(0)  # y at each step, written in place: no copies into the path
+    torch.sub(x, q.mean, out=ys[0])
     # Each step moves y by dt along u, and u is orthogonal to y, so |y|^2 grows by exactly dt^2
-    # per step: every radius is known up front, and no step needs a norm of y.
-    r0 = torch.linalg.vector_norm(y, dim=1, keepdim=True)
-    r2s = r0.square() + (dt * dt) * torch.arange(steps + 1, dtype=x.dtype, device=x.device)
-    r2s.clamp_min_(1e-24)  # (B, steps + 1); a row at the mean moves along k
-    rs = r2s.sqrt()
+    # per step: every radius is known up front, and so is the r k term of every product.
+    r2s = torch.linalg.vecdot(ys[0], ys[0]).unsqueeze(0)
+    r2s = r2s + (dt * dt) * torch.arange(steps + 1, dtype=x.dtype, device=x.device)[:, None]
+    r2s.clamp_min_(1e-24)  # (steps + 1, B); a row at the mean moves along k
+    rs = r2s.sqrt().unsqueeze(2)  # (steps + 1, B, 1)
+    rk = (rs * q.M[d]).unbind(0)  # r [k, 0] per step: [y, r] M = y M[:d] + r M[d]
+    inv_r2 = r2s.reciprocal().unsqueeze(2).unbind(0)
+    radius = rs.unbind(0)
+    top = q.M[:d]  # (d, d + 1): y top = [K y, k.y]
+    h = x.new_empty(steps + 1, B, 1) if values else None
+    P = x.new_empty(B, d + 1)
     for i in range(steps + 1):
-        r.copy_(rs[:, i : i + 1])
-        P = torch.mm(state, q.M)  # (B, d + 1)
+        y = ys[i]
+        torch.addmm(rk[i], y, top, out=P)  # [K y + r k, k.y]
         g, ky = P[:, :d], P[:, d:]  # K y + r k = |y| grad of h's form; k.y
-        coef = torch.linalg.vecdot(y, g).unsqueeze(1).div_(r2s[:, i : i + 1])  # z.(K z + k)
+        coef = torch.linalg.vecdot(y, g).unsqueeze_(1).mul_(inv_r2[i])  # z.(K z + k)
         if h is not None:
-            torch.addcdiv(coef, ky, r, out=h[i])  # 2 (h - c) = z.K z + 2 k.z, scaled below
+            torch.addcdiv(coef, ky, radius[i], out=h[i])  # 2 (h - c) = z.K z + 2 k.z
         if i == steps:
             break
         u = g.addcmul_(y, coef, value=-1.0)  # |y| (I - z z^T)(K z + k): along grad h
-        y.addcdiv_(u, torch.linalg.vector_norm(u, dim=1, keepdim=True).clamp_min_(1e-30), value=dt)
-        path[i + 1] = y
+        norm = torch.linalg.vector_norm(u, dim=1, keepdim=True).clamp_min_(1e-30)
+        torch.addcdiv(y, u, norm, value=dt, out=ys[i + 1])
     path += q.mean
     if h is not None:
         h = h.squeeze(2).mul_(0.5).add_(q.c)
