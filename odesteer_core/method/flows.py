@@ -128,12 +128,17 @@ def quadratic_euler_flow(
     radius = rs.unbind(0)
     top = q.M[:d]  # (d, d + 1): y top = [K y, k.y]
     h = x.new_empty(steps + 1, B, 1) if values else None
+    # Every view the loop needs is made here: on CPU a slice costs as much as a small product.
     P = x.new_empty(B, d + 1)
+    g, ky, g_col = P[:, :d], P[:, d:], P[:, :d].unsqueeze(2)  # K y + r k (= |y| grad); k.y
+    y_rows = path.unsqueeze(2).unbind(0)  # (B, 1, d) views of each y, for one bmm per dot
+    dot = x.new_empty(B, 1, 1)
+    coef = dot.view(B, 1)
     for i in range(steps + 1):
         y = ys[i]
         torch.addmm(rk[i], y, top, out=P)  # [K y + r k, k.y]
-        g, ky = P[:, :d], P[:, d:]  # K y + r k = |y| grad of h's form; k.y
-        coef = torch.linalg.vecdot(y, g).unsqueeze_(1).mul_(inv_r2[i])  # z.(K z + k)
+        torch.bmm(y_rows[i], g_col, out=dot)
+        coef.mul_(inv_r2[i])  # z.(K z + k)
         if h is not None:
             torch.addcdiv(coef, ky, radius[i], out=h[i])  # 2 (h - c) = z.K z + 2 k.z
         if i == steps:
