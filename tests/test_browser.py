@@ -294,6 +294,9 @@ def test_three_columns_readouts_and_plots(compared_page):
     number, count = _shown_token(title)
     assert number in (0, 1) and count >= 1, title
     assert _title(page, "#barrier-plot"), "barrier plot has no title"
+    reliability = _title(page, "#reliability")  # drawn, not a blank plot in its accordion
+    assert reliability.startswith("Reliability: accuracy 0."), reliability
+    assert page.locator("#reliability").bounding_box()["height"] > 150
     legend = page.locator("#trajectory-plot .legend .traces")
     assert legend.count() >= 4, "trajectory legend should list both clouds, path, start, end"
     assert not page.js_errors, page.js_errors

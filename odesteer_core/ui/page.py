@@ -183,7 +183,9 @@ def build_page(lm: oc.LoadedLM, concepts: list[str], allowed: tuple[str, ...] | 
                 "Barrier quality: shown once the concept is fitted (on Generate).",
                 elem_id="barrier-quality",
             )
-            with gr.Accordion("Barrier reliability diagram", open=False):
+            # Open from the start: a plot sent while its accordion is closed stays blank when
+            # the accordion is opened later (seen in Chromium with this Gradio).
+            with gr.Accordion("Barrier reliability diagram", open=True):
                 c["reliability"] = gr.Plot(label="Held-out calibration", elem_id="reliability")
     with gr.Accordion("Custom concept", open=True, visible=False) as c["custom_box"]:
         with gr.Row():
