@@ -231,22 +231,21 @@ class Sweep:
         )
 
     def arms(self, fitted: FittedConcept | None) -> dict[ArmKey, Arm]:
-        """One ``Arm`` per key, with the ``T`` of its relative strength under ``fitted``."""
+        """One ``Arm`` per key: the ``T`` of its relative strength under ``fitted``, or its target
+        confidence, capped at the ``T`` of the largest strength."""
         arms = {}
-        for method, strength in self.arm_keys():
-            if strength is None:
-                arms[(method, strength)] = Arm("none")
+        for method, point in self.arm_keys():
+            if point is None:
+                arms[(method, point)] = Arm("none")
                 continue
             steerer = fitted.steerer(method)
-            if self.targets is not None:  # strength is a target: capped at the largest strength
+            if self.targets is not None:
                 cap = relative_to_T(steerer, max(self.strengths))
-                arms[(method, strength)] = Arm(
-                    f"{method}->{strength:g}", steerer, cap, target=strength
-                )
+                arms[(method, point)] = Arm(f"{method}->{point:g}", steerer, cap, target=point)
                 continue
-            T = relative_to_T(steerer, strength)
-            arm = Arm(f"{method}@{strength:g}", steerer, T, steps=self.steps, solver=self.solver)
-            arms[(method, strength)] = arm
+            T = relative_to_T(steerer, point)
+            arm = Arm(f"{method}@{point:g}", steerer, T, steps=self.steps, solver=self.solver)
+            arms[(method, point)] = arm
         return arms
 
 

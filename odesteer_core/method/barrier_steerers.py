@@ -107,7 +107,7 @@ class BarrierSteerer(Steerer):
             return result.path, result.values if values else None
         if solver == "euler":  # the lean loops of flows.py where the barrier's form allows
             linear = self.barrier_.linear()
-            if linear is not None:  # no matrix: one row reduction per step
+            if linear is not None:  # no matrix: row reductions only
                 return linear_euler_flow(linear, x, T, steps, values=values)
             quadratic = self.barrier_.quadratic()
             if quadratic is not None:  # the default sketch: one matrix product per step

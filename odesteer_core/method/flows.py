@@ -64,14 +64,14 @@ def linear_euler_flow(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """As ``quadratic_euler_flow``, for a linear barrier (same arguments and returns)."""
     dt = T / steps
-    ts = dt * torch.arange(steps + 1, dtype=x.dtype, device=x.device)[:, None, None]
     if not q.normalize:  # constant field: a straight line, every point in one product
-        k_hat = q.k / torch.linalg.vector_norm(q.k).clamp_min(1e-30)
-        path = torch.addcmul(x, ts, k_hat)  # (steps + 1, B, d)
+        ts = dt * torch.arange(steps + 1, dtype=x.dtype, device=x.device)[:, None, None]
+        k_norm = torch.linalg.vector_norm(q.k)
+        path = torch.addcmul(x, ts, q.k / k_norm.clamp_min(1e-30))  # (steps + 1, B, d)
         if not values:
             return path, None
         h = torch.mv(x - q.mean, q.k).div_(q.scale).add_(q.c)  # h at x, then + t |k| / scale
-        return path, h + ts[:, :, 0] * (torch.linalg.vector_norm(q.k) / q.scale)
+        return path, h + ts[:, :, 0] * (k_norm / q.scale)
     d, B = x.shape[1], x.shape[0]
     path = x.new_empty(steps + 1, B, d)
     ys = path.unbind(0)

@@ -9,18 +9,20 @@ it), and ``C`` from ``C_GRID``; only the settings the user left unset are search
 Score: pooled out-of-fold log-loss. The search is built to cost less than one fit of the paper's
 scikit-learn recipe on the same data (``benchmarks/fit_speed.py``):
 
-- features are computed once per (map, degree, gamma, centring) on at most
+- features are computed once per (map, degree, gamma, centring, normalisation) on at most
   ``SEARCH_ROWS_PER_CLASS`` rows per class, with a ``SEARCH_COMPONENTS``-component sketch of the
   same kernel (the winner is refitted at full size on all rows by the caller);
 - every (feature set, fold, C) problem of a stage is one batched L-BFGS run
   (``logistic.fit_logistic_batched``): two batched matrix products per evaluation;
-- stage 1 scores every feature set on the first fold only, the largest batch first; every few
-  iterations a set whose held-out loss at its current iterate is far behind the best so far
-  (``EARLY_STOP_MARGIN``) stops fitting; at the end sets worse than the best by more than
-  ``PRUNE_MARGIN`` are dropped, and at most ``MAX_SURVIVORS`` go on to the other folds;
+- stage 1 scores every feature set on the first fold only, the batch with the most sets first
+  (one batch per feature width); every few iterations a set whose held-out loss at its current
+  iterate is far behind the best so far (``EARLY_STOP_MARGIN``) stops fitting; at the end sets
+  worse than the best by more than ``PRUNE_MARGIN`` are dropped, and at most ``MAX_SURVIVORS``
+  go on to the other folds;
 - among the fully scored candidates the simplest within one standard error of the best wins
-  (the "one-SE rule"; linear < degree 2 < 3 < 4, then normalised, then the smaller C), so near-ties do not buy
-  complexity; the simplest such set on the first fold always survives the pruning.
+  (the "one-SE rule"; linear < degree 2 < 3 < 4, then normalised, then the smaller C), so
+  near-ties do not buy complexity; the simplest such set on the first fold always survives the
+  pruning.
 
 Everything runs on the data's device; fold assignment, subsampling and sketch hashes come from
 CPU generators seeded by ``seed``, so a selection is deterministic.
