@@ -22,11 +22,18 @@ from typing import ClassVar
 import torch
 
 from odesteer_core.method.checks import NotFittedError, check_activations, check_pair
-from odesteer_core.method.features import FeatureMap, Identity, cache_key_matches, version_of
+from odesteer_core.method.features import (
+    FeatureMap,
+    Identity,
+    RandomFourier,
+    TensorSketch,
+    cache_key_matches,
+    version_of,
+)
 from odesteer_core.method.flows import LinearBarrier, QuadraticBarrier
 from odesteer_core.method.logistic import fit_logistic
 
-__all__ = ["Barrier"]
+__all__ = ["Barrier", "make_barrier"]
 
 CHUNK_ROWS = 4096  # rows per feature-map call while fitting: bounds peak memory at (chunk, D)
 
@@ -202,3 +209,24 @@ class Barrier:
         )
         for name, value in scalars.items():
             setattr(self, name, value)
+
+
+def make_barrier(
+    settings: dict, coef0: float = 1.0, seed: int = 0, max_iter: int = 1000
+) -> Barrier:
+    """An unfitted ``Barrier`` from settings as a ``CalibrationReport`` names them (``features``,
+    ``degree``, ``gamma``, ``n_components``, ``center``, ``normalize``, ``C``)."""
+    if settings["features"] == "tensor_sketch":
+        fmap = TensorSketch(settings["degree"], settings["n_components"], settings["gamma"], coef0)
+    elif settings["features"] == "random_fourier":
+        fmap = RandomFourier(settings["n_components"], settings["gamma"])
+    else:
+        fmap = Identity()
+    return Barrier(
+        fmap,
+        center=settings["center"],
+        normalize=settings.get("normalize", True),
+        C=settings["C"],
+        max_iter=max_iter,
+        seed=seed,
+    )

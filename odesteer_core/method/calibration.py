@@ -86,7 +86,9 @@ class CalibrationReport:
         chosen: the barrier settings used (``features``, ``degree``, ``gamma``, ``center``, ``C``,
             ``n_components``); ``searched`` names the ones cross-validation chose.
         candidates: each candidate's settings, mean CV log-loss and folds it was scored on (1 when
-            the first fold already ruled it out).
+            the first fold already ruled it out); the flow check's contenders also carry
+            ``landing``, the share of held-out negatives their flow brought into the positive
+            cloud (``landing.py``).
         n_folds, n_rows: folds, and rows (both classes) the held-out numbers come from.
         notes: what the fit had to adapt (fewer folds, a subsample); ``warning``: non-empty when
             the barrier is barely better than chance.
@@ -202,8 +204,13 @@ def _is_settings(v: object) -> bool:
 
 
 def _is_candidate(v: object) -> bool:
-    if not isinstance(v, dict) or set(v) != {"settings", "cv_log_loss", "folds"}:
+    """Settings, CV log-loss, folds, and ``landing`` for the flow check's contenders."""
+    keys = {"settings", "cv_log_loss", "folds"}
+    if not isinstance(v, dict) or not keys <= set(v) <= keys | {"landing"}:
         return False
     return (
-        _is_settings(v["settings"]) and _is_nonnegative(v["cv_log_loss"]) and _is_count(v["folds"])
+        _is_settings(v["settings"])
+        and _is_nonnegative(v["cv_log_loss"])
+        and _is_count(v["folds"])
+        and _is_fraction(v.get("landing", 0.0))
     )

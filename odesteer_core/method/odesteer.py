@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import ClassVar
 
-from odesteer_core.method.barrier import Barrier
+from odesteer_core.method.barrier import make_barrier
 from odesteer_core.method.barrier_steerers import BarrierSteerer
 from odesteer_core.method.checks import check_steps
-from odesteer_core.method.features import FEATURE_MAPS, Identity, RandomFourier, TensorSketch
+from odesteer_core.method.features import FEATURE_MAPS
 from odesteer_core.method.ode import check_solver
 from odesteer_core.method.selection import C_GRID, DEGREES, GAMMAS, SearchSpace
 
@@ -129,7 +129,7 @@ class StepODESteer(BarrierSteerer):
     def _space(self) -> SearchSpace:
         o, searched = self.options, self.searched
         return SearchSpace(
-            features=("linear", "tensor_sketch") if "features" in searched else (o.features,),
+            features=SearchSpace.features if "features" in searched else (o.features,),
             degrees=DEGREES if "degree" in searched else (o.degree,),
             gammas=GAMMAS if "gamma" in searched else (o.gamma,),
             centers=(True, False) if "center" in searched else (o.center,),
@@ -142,20 +142,7 @@ class StepODESteer(BarrierSteerer):
 
     def _make_barrier(self):
         o = {**asdict(self.options), **(getattr(self, "chosen_", None) or {})}
-        if o["features"] == "tensor_sketch":
-            fmap = TensorSketch(o["degree"], o["n_components"], o["gamma"], self.options.coef0)
-        elif o["features"] == "random_fourier":
-            fmap = RandomFourier(o["n_components"], o["gamma"])
-        else:
-            fmap = Identity()
-        return Barrier(
-            fmap,
-            center=o["center"],
-            normalize=o["normalize"],
-            C=o["C"],
-            max_iter=self.options.max_iter,
-            seed=self.seed,
-        )
+        return make_barrier(o, self.options.coef0, self.seed, self.options.max_iter)
 
 
 class ODESteer(StepODESteer):

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 
 from odesteer_core.method.calibration import CalibrationReport, calibration_metrics, chance_warning
 from odesteer_core.method.features import Identity, RandomFourier, TensorSketch
+from odesteer_core.method.landing import landing_shares
 from odesteer_core.method.logistic import fit_logistic_batched
 
 __all__ = ["SearchSpace", "select_barrier"]
@@ -51,6 +52,8 @@ SEARCH_ROWS_PER_CLASS = 300
 PRUNE_MARGIN = (0.1, 0.02)  # drop a set when its fold-1 loss > best * (1 + 0.1) + 0.02
 EARLY_STOP_MARGIN = (0.25, 0.05)  # during fold 1, stop fitting a set beyond this (wider) margin
 MAX_SURVIVORS = 3
+LANDING_FOLDS = 2  # a switch by the flow check is confirmed on this many fold splits
+CONTENDER_MARGIN = (0.25, 0.05)  # flow check: each family's best set within this margin of the best
 SEARCH_TOL, SEARCH_MAX_ITER = 1e-3, 200
 
 
@@ -58,7 +61,7 @@ SEARCH_TOL, SEARCH_MAX_ITER = 1e-3, 200
 class SearchSpace:
     """The candidate values of each barrier setting (one value: fixed) and what was searched."""
 
-    features: tuple[str, ...] = ("linear", "tensor_sketch")
+    features: tuple[str, ...] = ("linear", "tensor_sketch", "random_fourier")
     degrees: tuple[int, ...] = DEGREES
     gammas: tuple[float | None, ...] = GAMMAS
     centers: tuple[bool, ...] = (True, False)
@@ -250,15 +253,30 @@ def select_barrier(
     def loss(i: int, c: int) -> float:
         return float(losses(i, c).mean())
 
-    def one_se(pairs: list[tuple[int, int]]) -> tuple[int, int]:
-        """The simplest (set, C) within one standard error of the best mean loss."""
+    def within_one_se(pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """The (set, C) pairs within one standard error of the best mean loss."""
         best = min(pairs, key=lambda ic: loss(*ic))
         rows = losses(*best)
         bar = float(rows.mean()) + float(rows.std()) / math.sqrt(max(len(rows), 1))
-        ok = [ic for ic in pairs if loss(*ic) <= bar]
+        return [ic for ic in pairs if loss(*ic) <= bar]
+
+    def simplest(pairs: list[tuple[int, int]]) -> tuple[int, int]:
         return min(
-            ok, key=lambda ic: (_complexity(sets[ic[0]]), not sets[ic[0]][4], space.Cs[ic[1]], ic)
+            pairs,
+            key=lambda ic: (_complexity(sets[ic[0]]), not sets[ic[0]][4], space.Cs[ic[1]], ic),
         )
+
+    def one_se(pairs: list[tuple[int, int]]) -> tuple[int, int]:
+        """The simplest (set, C) within one standard error of the best mean loss."""
+        return simplest(within_one_se(pairs))
+
+    def family_best(pairs: list[tuple[int, int]], bar: float) -> list[tuple[int, int]]:
+        """Per feature family, its best (set, C) if within ``CONTENDER_MARGIN`` of ``bar``."""
+        best: dict[str, tuple[int, int]] = {}
+        for i, c in sorted(pairs, key=lambda ic: loss(*ic)):
+            best.setdefault(sets[i][0], (i, c))
+        limit = bar * (1 + CONTENDER_MARGIN[0]) + CONTENDER_MARGIN[1]
+        return [ic for ic in best.values() if loss(*ic) <= limit]
 
     everything = list(range(len(sets)))
     if len(sets) > 1 and k > 1:  # stage 1: first fold only, then keep the promising sets
@@ -267,23 +285,56 @@ def select_barrier(
         best = min(first)
         bar = best * (1 + PRUNE_MARGIN[0]) + PRUNE_MARGIN[1]
         ranked = sorted((v, i) for i, v in enumerate(first) if v <= bar)[:MAX_SURVIVORS]
-        simplest = one_se([(i, c) for i in everything for c in range(len(space.Cs))])[0]
-        run(sorted({i for _, i in ranked} | {simplest}), list(range(1, k)))
+        pairs = [(i, c) for i in everything for c in range(len(space.Cs))]
+        keep = (
+            {i for _, i in ranked} | {one_se(pairs)[0]} | {i for i, _ in family_best(pairs, best)}
+        )
+        run(sorted(keep), list(range(1, k)))
     else:
         run(everything, list(range(k)))
     full = [(i, c) for i in everything if n_folds[i] == k for c in range(len(space.Cs))]
     scores = {(i, c): loss(i, c) for i in everything for c in range(len(space.Cs))}
-    winner = one_se(full)
+    tied = within_one_se(full)
+    winner, landing = simplest(tied), {}
+    contenders = {}  # feature set -> C: each near-tie's best C, and each family's best set
+    for i, c in sorted(tied, key=lambda ic: loss(*ic)):
+        contenders.setdefault(i, c)
+    for i, c in family_best(full, bar=loss(*min(full, key=lambda ic: loss(*ic)))):
+        contenders.setdefault(i, c)
+    if len(contenders) > 1:  # which barrier's flow lands held-out negatives best?
+        small = SearchSpace(n_components=min(space.n_components, SEARCH_COMPONENTS))
+        chosen = {i: _settings(sets[i], C_of(i, c), small) for i, c in contenders.items()}
+
+        def check(folds: list[int]) -> tuple[dict, float]:
+            return landing_shares(
+                X, y_dev, fold, folds, chosen, space.coef0, seed, SEARCH_MAX_ITER, SEARCH_TOL
+            )
+
+        landing, tol = check([0])
+        if k > 1 and _switches(landing, tol, winner[0]):  # confirm on more held-out rows
+            landing, tol = check(list(range(min(k, LANDING_FOLDS))))
+        if _switches(landing, tol, winner[0]):  # the simplest near-tie flows clearly worse
+            top = max(share for share, _ in landing.values())
+            landed = [i for i in contenders if landing[i][0] >= top - tol]
+            i = min(landed, key=lambda i: (_complexity(sets[i]), loss(i, contenders[i])))
+            notes.append(
+                f"flow check: {_describe(sets[i])} brings {landing[i][0]:.0%} of held-out "
+                f"negatives into the positive cloud, {_describe(sets[winner[0]])} (the simplest "
+                f"of the best log-losses) {landing[winner[0]][0]:.0%}"
+            )
+            winner = (i, contenders[i])
     metrics = calibration_metrics(oof[winner], y)
-    candidates = [
-        {
-            "settings": _settings(sets[i], C_of(i, c), space),
-            "cv_log_loss": round(scores[(i, c)], 6),
-            "folds": n_folds[i],
-        }
-        for i in everything
-        for c in range(len(space.Cs))
-    ]
+    candidates = []
+    for i in everything:
+        for c in range(len(space.Cs)):
+            row = {
+                "settings": _settings(sets[i], C_of(i, c), space),
+                "cv_log_loss": round(scores[(i, c)], 6),
+                "folds": n_folds[i],
+            }
+            if contenders.get(i) == c and i in landing:
+                row["landing"] = round(landing[i][0], 4)
+            candidates.append(row)
     return CalibrationReport(
         **metrics,
         chosen=_settings(sets[winner[0]], C_of(*winner), space),
@@ -294,6 +345,19 @@ def select_barrier(
         notes=notes,
         warning=chance_warning(metrics["accuracy"], metrics["log_loss"]),
     )
+
+
+def _switches(landing: dict, tol: float, simplest: int) -> bool:
+    """Whether the flow check overrules the simplest candidate: it lands more than ``tol``
+    below the best contender."""
+    return landing[simplest][0] < max(share for share, _ in landing.values()) - tol
+
+
+def _describe(fs: tuple) -> str:
+    kind, degree, gamma, center, normalize = fs
+    text = kind + (f" degree {degree}" if kind == "tensor_sketch" else "")
+    text += f", gamma {gamma:g}" if gamma is not None else ""
+    return text + ("" if center else ", uncentred") + ("" if normalize else ", not normalised")
 
 
 def _settings(fs: tuple, C: float, space: SearchSpace) -> dict:
