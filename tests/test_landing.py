@@ -9,6 +9,7 @@ import odesteer_core as oc
 from odesteer_core.method import landing, selection
 from odesteer_core.method.calibration import CalibrationReport
 from odesteer_core.method.landing import Cloud, landing_counts, landing_shares
+from odesteer_core.view.calibration_plot import quality_line
 
 
 def _blobs(n=200, d=6, seed=0, gap=4.0):
@@ -92,6 +93,8 @@ def test_the_flow_check_changes_the_choice_when_the_simplest_flow_drifts(monkeyp
     assert with_check.chosen != without.chosen
     assert any(note.startswith("flow check:") for note in with_check.notes)
     assert not any(note.startswith("flow check:") for note in without.notes)
+    assert "(flow check: " in quality_line(with_check, 3)  # the app says why
+    assert "flow check" not in quality_line(without, 3)
     # the switch pays: the chosen barrier's flow brings more fresh negatives inside the
     # positives' 95 % ball (|x|^2 <= 0.25 chi2_24(0.95) = 9.10) at its best distance
     fresh = _shell(d=24, seed=1)[1][:200]

@@ -103,6 +103,8 @@ def cmd_fit(args) -> dict:
         print(f"saved {args.method} (layer {fitted.layer}) to {path}")
         if report is not None:
             print(f"barrier: {report.summary()}")
+            for note in report.notes:
+                print(f"  note: {note}")
     return summary
 
 

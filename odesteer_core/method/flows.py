@@ -7,7 +7,8 @@ unit-normalised activation is exactly a quadratic form of ``z = y / |y|``, ``y =
 
 so the whole field needs one matrix product per step. Working on ``y`` instead of ``z`` removes
 the per-step normalisation: with ``r = |y|``, ``P = [y, r] M`` gives ``K y + r k`` and ``k.y``
-in one product (``addmm``, its ``r k`` part precomputed for all steps), and
+in one product (each point of the path is stored as the row ``[y, r]``, its radius written up
+front), and
 ``u = K y + r k - y (y.K y + r k.y) / r^2`` is ``r (I - z z^T)(K z + k)``, a positive multiple
 of ``grad h`` (docs/method.md section 3), so ``v = u / |u|``. As ``u`` is orthogonal to ``y``, an
 Euler step of length ``dt`` gives ``|y'|^2 = |y|^2 + dt^2``: the radii of the whole path are
@@ -114,39 +115,39 @@ def quadratic_euler_flow(
     """
     d, dt = q.d, T / steps
     B = x.shape[0]
-    path = x.new_empty(steps + 1, B, d)
-    ys = path.unbind(0)  # y at each step, written in place: no copies into the path
-    torch.sub(x, q.mean, out=ys[0])
+    # Each point of the path is stored as the row [y, r] (r = |y|), so that one plain product
+    # [y, r] M gives [K y + r k, k.y]: no bias term, no per-step concatenation.
+    ext = x.new_empty(steps + 1, B, d + 1)
+    y0 = torch.sub(x, q.mean, out=ext[0, :, :d])
     # Each step moves y by dt along u, and u is orthogonal to y, so |y|^2 grows by exactly dt^2
-    # per step: every radius is known up front, and so is the r k term of every product.
-    r2s = torch.linalg.vecdot(ys[0], ys[0]).unsqueeze(0)
+    # per step: every radius is known up front.
+    r2s = torch.linalg.vecdot(y0, y0).unsqueeze(0)
     r2s = r2s + (dt * dt) * torch.arange(steps + 1, dtype=x.dtype, device=x.device)[:, None]
     r2s.clamp_min_(1e-24)  # (steps + 1, B); a row at the mean moves along k
-    rs = r2s.sqrt().unsqueeze(2)  # (steps + 1, B, 1)
-    rk = (rs * q.M[d]).unbind(0)  # r [k, 0] per step: [y, r] M = y M[:d] + r M[d]
+    torch.sqrt(r2s, out=ext[:, :, d])
     inv_r2 = r2s.reciprocal().unsqueeze(2).unbind(0)
-    radius = rs.unbind(0)
-    top = q.M[:d]  # (d, d + 1): y top = [K y, k.y]
-    h = x.new_empty(steps + 1, B, 1) if values else None
     # Every view the loop needs is made here: on CPU a slice costs as much as a small product.
+    rows = ext.unbind(0)  # [y, r] at each step, (B, d + 1)
+    ys = ext[:, :, :d].unbind(0)  # y at each step, written in place
+    y_rows = ext[:, :, :d].unsqueeze(2).unbind(0)  # (B, 1, d) views of y, one bmm per dot
+    h = x.new_empty(steps + 1, B, 1) if values else None
+    radius = ext[:, :, d:].unbind(0) if values else None
     P = x.new_empty(B, d + 1)
     g, ky, g_col = P[:, :d], P[:, d:], P[:, :d].unsqueeze(2)  # K y + r k (= |y| grad); k.y
-    y_rows = path.unsqueeze(2).unbind(0)  # (B, 1, d) views of each y, for one bmm per dot
     dot = x.new_empty(B, 1, 1)
     coef = dot.view(B, 1)
-    for i in range(steps + 1):
-        y = ys[i]
-        torch.addmm(rk[i], y, top, out=P)  # [K y + r k, k.y]
+    for i in range(steps + 1 if values else steps):  # the end point needs h only
+        torch.mm(rows[i], q.M, out=P)  # [K y + r k, k.y]
         torch.bmm(y_rows[i], g_col, out=dot)
         coef.mul_(inv_r2[i])  # z.(K z + k)
         if h is not None:
             torch.addcdiv(coef, ky, radius[i], out=h[i])  # 2 (h - c) = z.K z + 2 k.z
         if i == steps:
             break
-        u = g.addcmul_(y, coef, value=-1.0)  # |y| (I - z z^T)(K z + k): along grad h
+        u = g.addcmul_(ys[i], coef, value=-1.0)  # |y| (I - z z^T)(K z + k): along grad h
         norm = torch.linalg.vector_norm(u, dim=1, keepdim=True).clamp_min_(1e-30)
-        torch.addcdiv(y, u, norm, value=dt, out=ys[i + 1])
-    path += q.mean
+        torch.addcdiv(ys[i], u, norm, value=dt, out=ys[i + 1])
+    path = torch.add(ext[:, :, :d], q.mean)  # a fresh, contiguous (steps + 1, B, d)
     if h is not None:
         h = h.squeeze(2).mul_(0.5).add_(q.c)
     return path, h

@@ -82,6 +82,8 @@ class SearchSpace:
                     if kind == "linear":
                         out.append(("linear", None, None, center, norm))
                     elif kind == "random_fourier":
+                        if not center and not norm and True in self.centers:
+                            continue  # the RBF kernel of a - mu is that of a: same as centred
                         out.extend(("random_fourier", None, g, center, norm) for g in self.gammas)
                     else:
                         for degree in self.degrees:

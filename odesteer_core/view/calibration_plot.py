@@ -22,6 +22,7 @@ def quality_line(report: CalibrationReport | None, layer: int) -> str:
     if report is None:
         return f"Barrier at layer {layer}: no held-out report (fitted with fixed settings)."
     line = f"Barrier at layer {layer}: {report.summary()}"
+    line += "".join(f" ({note})" for note in report.notes if note.startswith("flow check"))
     if report.warning:
         line = f"⚠️ {line}"
     return line
