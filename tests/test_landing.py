@@ -8,7 +8,13 @@ import torch
 import odesteer_core as oc
 from odesteer_core.method import landing, selection
 from odesteer_core.method.calibration import CalibrationReport
-from odesteer_core.method.landing import Cloud, landing_counts, landing_shares
+from odesteer_core.method.landing import (
+    Cloud,
+    Landing,
+    clearly_better,
+    landing_hits,
+    landing_shares,
+)
 from odesteer_core.view.calibration_plot import quality_line
 
 
@@ -34,16 +40,37 @@ def test_cloud_judges_planted_points():
     assert bool(cloud.inside(centre)) and not bool(cloud.inside(centre + 50.0))  # too far out
 
 
-def test_landing_counts_follow_the_field():
+def test_landing_hits_follow_the_field():
     cloud, pos, _ = _cloud()
     start = _blobs(seed=9)[1][:50]
     target = pos.mean(0)
     towards = lambda x: (target - x) / (target - x).norm(dim=1, keepdim=True)  # noqa: E731
-    counts = landing_counts(towards, start, cloud, dt=0.25)
-    assert counts.shape == (landing.LANDING_STEPS + 1,)
+    hits, still = landing_hits([towards, torch.zeros_like], start, cloud, dt=0.25)
+    assert hits.shape == still.shape == (landing.LANDING_STEPS + 1, 50)
+    counts = hits.sum(1)
     assert counts[0] <= 3 and counts.max() >= 45  # the planted field brings them in
-    still = landing_counts(torch.zeros_like, start, cloud, dt=0.25)
     assert torch.equal(still, still[:1].expand_as(still))  # no field: no change
+    alone = landing_hits([towards], start, cloud, dt=0.25)[0]
+    assert torch.equal(alone, hits)  # fields flowing together do not interact
+
+
+def _landing(hits):
+    hits = torch.tensor(hits, dtype=torch.bool)
+    return Landing(float(hits.float().mean()), 1.0, hits)
+
+
+def test_clearly_better_is_a_paired_test():
+    base = [True] * 50 + [False] * 10
+    five_more = _landing([True] * 55 + [False] * 5)  # the same 50 rows, and 5 more
+    assert clearly_better(five_more, _landing(base))  # 5 of 5 discordant rows: significant
+    assert not clearly_better(_landing(base), five_more)
+    # the same two shares from different rows: 5 more as 10 gained and 5 lost, within noise
+    scattered = _landing([True] * 5 + [False] * 5 + [True] * 50)
+    assert scattered.share == five_more.share
+    assert not clearly_better(scattered, _landing(base))
+    # a significant but small difference (2 of 60 rows, all one way) is not enough
+    assert not clearly_better(_landing([True] * 52 + [False] * 8), _landing(base))
+    assert not clearly_better(_landing(base), _landing(base))
 
 
 def _shell(d=16, n=400, seed=0):
@@ -65,10 +92,12 @@ def test_landing_shares_rank_a_field_that_reaches_above_one_that_cannot():
     common = {"center": True, "normalize": False, "C": 10.0, "degree": None}
     rbf = {"features": "random_fourier", "gamma": 1.0, "n_components": 512, **common}
     flat = {"features": "linear", "gamma": None, "n_components": None, **common}
-    shares, tol = landing_shares(X, y, fold, [0, 1], {"rbf": rbf, "linear": flat}, 1.0, seed=0)
-    assert shares["rbf"][0] > 0.8 and shares["rbf"][1] > 0  # reached after moving
-    assert shares["linear"][0] < 0.5  # a straight line through a ring misses most of its centre
-    assert tol == pytest.approx(max(landing.MIN_TOL, 1 / math.sqrt(100)))
+    got = landing_shares(X, y, fold, [0, 1], {"rbf": rbf, "linear": flat}, 1.0, seed=0)
+    assert got["rbf"].share > 0.8 and got["rbf"].distance > 0  # reached after moving
+    assert got["linear"].share < 0.5  # a straight line through a ring misses most of its centre
+    assert got["rbf"].hits.shape == (100,)  # both folds' negatives, pooled
+    assert got["rbf"].share == pytest.approx(float(got["rbf"].hits.float().mean()))
+    assert clearly_better(got["rbf"], got["linear"])
 
 
 def test_selection_records_landing_and_never_keeps_a_clearly_worse_flow():
@@ -80,7 +109,8 @@ def test_selection_records_landing_and_never_keeps_a_clearly_worse_flow():
     best = max(c["landing"] for c in contenders)
     chosen = [c for c in contenders if c["settings"] == report.chosen]
     assert chosen, "the winner is one of the flow check's contenders"
-    assert chosen[0]["landing"] >= best - max(landing.MIN_TOL, 1 / math.sqrt(240))
+    # kept unless clearly worse: a difference beyond max(MIN_GAP, 2 / sqrt(n)) always is
+    assert chosen[0]["landing"] >= best - max(landing.MIN_GAP, 2 / math.sqrt(60))
     assert CalibrationReport.from_dict(report.to_dict()) == report  # 'landing' saved and loaded
 
 
@@ -112,7 +142,7 @@ def test_the_flow_check_changes_the_choice_when_the_simplest_flow_drifts(monkeyp
 
 
 def _no_check(X, y, fold, folds, settings, *args):
-    return {key: (1.0, 0.0) for key in settings}, 0.05
+    return {key: Landing(1.0, 0.0, torch.ones(10, dtype=torch.bool)) for key in settings}
 
 
 def test_a_candidate_with_a_bad_landing_value_is_refused():

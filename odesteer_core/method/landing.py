@@ -12,29 +12,31 @@ The judge is nonparametric, so it favours no barrier family: with ``r+(x)`` / ``
 distance from ``x`` to its ``k``-th nearest positive / negative reference activation (equal-size
 reference sets), ``x`` is *inside the positive cloud* when ``r+(x) < r-(x)`` (the k-NN density
 ratio favours the positives) and ``r+(x)`` is at most the ``TYPICAL_QUANTILE`` of ``r+`` over
-held-out positives (as close to the positives as a typical positive). ``landing_counts`` integrates
-a unit-speed field from held-out negatives and counts the rows inside at each point of the path;
+held-out positives (as close to the positives as a typical positive). ``landing_hits`` integrates
+unit-speed fields from held-out negatives and judges every row at each point of the path;
 ``landing_shares`` does it for several barrier settings, fitted on the same training rows, pooled
-over cross-validation folds, and says how far apart two shares must be to differ (two standard
-errors of a share: ``1/sqrt(n)``).
+over cross-validation folds. ``clearly_better`` compares two settings' landings row by row: the
+same negatives flow under both fields, so the test is paired (McNemar's): only the rows one field
+lands and the other does not count, and a difference must exceed two standard errors of theirs
+and ``MIN_GAP`` of all rows.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 
 from odesteer_core.method.barrier import make_barrier
 
-__all__ = ["Cloud", "landing_counts", "landing_shares"]
+__all__ = ["Cloud", "Landing", "clearly_better", "landing_hits", "landing_shares"]
 
-MIN_TOL = 0.05  # shares closer than this never count as different
+MIN_GAP = 0.05  # shares closer than this never count as different
 KNN = 5
 TYPICAL_QUANTILE = 0.95
-LANDING_STEPS = 24  # Euler steps of the checked flow, each point judged
+LANDING_STEPS = 16  # Euler steps of the checked flow, each point judged
 LANDING_REACH = 1.5  # ... over 1.5x the median distance from a negative to the positive mean
 
 
@@ -66,16 +68,42 @@ class Cloud:
         return (r_pos < r_neg) & (r_pos <= self.radius)
 
 
-def landing_counts(
-    velocity: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor, cloud: Cloud, dt: float
+def landing_hits(
+    velocities: Sequence[Callable[[torch.Tensor], torch.Tensor]],
+    x0: torch.Tensor,
+    cloud: Cloud,
+    dt: float,
 ) -> torch.Tensor:
-    """How many of ``x0``'s rows are inside ``cloud`` at each of the ``LANDING_STEPS + 1`` points
-    of the unit-speed Euler flow of ``velocity`` with step ``dt`` (start point first)."""
-    x, counts = x0, [cloud.inside(x0).sum()]
+    """Whether each of ``x0``'s rows is inside ``cloud`` at each of the ``LANDING_STEPS + 1``
+    points of the unit-speed Euler flow (step ``dt``) of each field in ``velocities``: a bool
+    (len(velocities), LANDING_STEPS + 1, len(x0)) tensor, start point first. The fields move
+    together, so each point of the path is judged by one neighbour search for all of them."""
+    K, n = len(velocities), len(x0)
+    x = x0.expand(K, *x0.shape).clone()  # (K, n, d)
+    hits = [cloud.inside(x0).expand(K, n)]
     for _ in range(LANDING_STEPS):
-        x = x + dt * velocity(x)
-        counts.append(cloud.inside(x).sum())
-    return torch.stack(counts).cpu()
+        for k, velocity in enumerate(velocities):
+            x[k] += dt * velocity(x[k])
+        hits.append(cloud.inside(x.view(K * n, -1)).view(K, n))
+    return torch.stack(hits, 1).cpu()
+
+
+@dataclass(frozen=True)
+class Landing:
+    """One barrier's landing: the share of the negatives inside at the best point of the path,
+    the distance moved there, and which rows are inside there (``hits``, (n,) bool)."""
+
+    share: float
+    distance: float
+    hits: torch.Tensor
+
+
+def clearly_better(a: Landing, b: Landing) -> bool:
+    """Whether ``a`` lands clearly more of the same negatives than ``b`` (paired test)."""
+    gained = int((a.hits & ~b.hits).sum())
+    lost = int((b.hits & ~a.hits).sum())
+    diff = gained - lost
+    return diff >= MIN_GAP * len(a.hits) and diff > 2 * math.sqrt(gained + lost)
 
 
 def landing_shares(
@@ -88,33 +116,37 @@ def landing_shares(
     seed: int,
     max_iter: int = 1000,
     tol: float = 1e-4,
-) -> tuple[dict, float]:
+) -> dict:
     """For each ``settings[key]`` (barrier settings) and each held-out fold ``f`` of ``folds``:
     a barrier fitted on the rows of ``X`` outside ``f`` (``y``: 1 positive, 0 negative) flows the
-    negatives of ``f``, judged by the cloud of the rows outside ``f``. Returns
-    ``{key: (best share over the path, distance there)}``, the shares pooled over the folds at
-    each distance, and the tolerance below which two shares count as equal. ``max_iter`` and
-    ``tol`` are the logistic fit's."""
+    negatives of ``f``, judged by the cloud of the rows outside ``f``. Returns ``{key:
+    Landing}``, the rows of all ``folds`` pooled (the best point of the path is that of the
+    pooled share). ``max_iter`` and ``tol`` are the logistic fit's."""
     pos = (y > 0).to(X.device)
     fold = fold.to(X.device)
     start_all = X[~pos & torch.isin(fold, torch.tensor(folds, device=X.device))]
     reach = LANDING_REACH * float((start_all - X[pos].mean(0)).norm(dim=1).median())
     dt = reach / LANDING_STEPS
-    counts = {key: torch.zeros(LANDING_STEPS + 1) for key in settings}
+    hits: dict = {key: [] for key in settings}
     generator = torch.Generator().manual_seed(seed)
     for f in folds:
         held = fold == f
         train_pos, train_neg = X[~held & pos], X[~held & ~pos]
         cloud = Cloud.build(train_pos, train_neg, X[held & pos], generator)
-        for key, setting in settings.items():
+        fields = []
+        for setting in settings.values():
             barrier = make_barrier(setting, coef0, seed, max_iter)
             barrier.tol = tol
             barrier.fit(train_pos, train_neg)
-            field = lambda x, b=barrier: _unit(b.value_and_grad(x)[1])  # noqa: E731
-            counts[key] += landing_counts(field, X[held & ~pos], cloud, dt)
-    n = max(len(start_all), 1)
-    out = {key: (float(c.max()) / n, float(c.argmax()) * dt) for key, c in counts.items()}
-    return out, max(MIN_TOL, 1 / math.sqrt(n))
+            fields.append(lambda x, b=barrier: _unit(b.value_and_grad(x)[1]))
+        for key, h in zip(settings, landing_hits(fields, X[held & ~pos], cloud, dt)):
+            hits[key].append(h)
+    out = {}
+    for key, parts in hits.items():
+        path = torch.cat(parts, 1)  # (steps + 1, n): every fold's negatives
+        best = int(path.sum(1).argmax())
+        out[key] = Landing(float(path[best].float().mean()), best * dt, path[best])
+    return out
 
 
 def _unit(v: torch.Tensor) -> torch.Tensor:

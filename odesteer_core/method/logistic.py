@@ -114,10 +114,14 @@ def fit_logistic_batched(
     Returns:
         (G, Q, D + 1) parameters ``[w, b]``.
     """
+    masks = masks.to(features.device)
+    used = masks.any(0)  # rows no problem trains on change nothing: drop them once
+    if not bool(used.all()):
+        features, labels, masks = features[:, used], labels[used.to(labels.device)], masks[:, used]
     G, n, D = features.shape
     Q = masks.shape[0]
     sign = (labels.float() * 2 - 1).to(features.device)  # (n,)
-    masks = masks.float().to(features.device)
+    masks = masks.float()
     weight = masks / masks.sum(1, keepdim=True)  # (Q, n): mean over each problem's rows
     l2 = l2.float().to(features.device).expand(G, Q)[..., None]  # (G, Q, 1)
 

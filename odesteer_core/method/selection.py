@@ -22,7 +22,11 @@ scikit-learn recipe on the same data (``benchmarks/fit_speed.py``):
 - among the fully scored candidates the simplest within one standard error of the best wins
   (the "one-SE rule"; linear < degree 2 < 3 < 4, then normalised, then the smaller C), so
   near-ties do not buy complexity; the simplest such set on the first fold always survives the
-  pruning.
+  pruning;
+- the flow check (``landing.py``): the near-ties and each family's best set flow held-out
+  negatives, and the one-SE winner gives way to the simplest contender that lands clearly more
+  of them in the positive cloud (a paired test; when the first fold shows a gap, it is decided
+  on three folds' negatives).
 
 Everything runs on the data's device; fold assignment, subsampling and sketch hashes come from
 CPU generators seeded by ``seed``, so a selection is deterministic.
@@ -38,7 +42,7 @@ import torch.nn.functional as F
 
 from odesteer_core.method.calibration import CalibrationReport, calibration_metrics, chance_warning
 from odesteer_core.method.features import Identity, RandomFourier, TensorSketch
-from odesteer_core.method.landing import landing_shares
+from odesteer_core.method.landing import MIN_GAP, clearly_better, landing_shares
 from odesteer_core.method.logistic import fit_logistic_batched
 
 __all__ = ["SearchSpace", "select_barrier"]
@@ -52,7 +56,7 @@ SEARCH_ROWS_PER_CLASS = 300
 PRUNE_MARGIN = (0.1, 0.02)  # drop a set when its fold-1 loss > best * (1 + 0.1) + 0.02
 EARLY_STOP_MARGIN = (0.25, 0.05)  # during fold 1, stop fitting a set beyond this (wider) margin
 MAX_SURVIVORS = 3
-LANDING_FOLDS = 2  # a switch by the flow check is confirmed on this many fold splits
+LANDING_FOLDS = 3  # the flow check decides a switch on this many fold splits
 CONTENDER_MARGIN = (0.25, 0.05)  # flow check: each family's best set within this margin of the best
 SEARCH_TOL, SEARCH_MAX_ITER = 1e-3, 200
 
@@ -307,22 +311,22 @@ def select_barrier(
         small = SearchSpace(n_components=min(space.n_components, SEARCH_COMPONENTS))
         chosen = {i: _settings(sets[i], C_of(i, c), small) for i, c in contenders.items()}
 
-        def check(folds: list[int]) -> tuple[dict, float]:
+        def check(folds: list[int]) -> dict:
             return landing_shares(
                 X, y_dev, fold, folds, chosen, space.coef0, seed, SEARCH_MAX_ITER, SEARCH_TOL
             )
 
-        landing, tol = check([0])
-        if k > 1 and _switches(landing, tol, winner[0]):  # confirm on more held-out rows
-            landing, tol = check(list(range(min(k, LANDING_FOLDS))))
-        if _switches(landing, tol, winner[0]):  # the simplest near-tie flows clearly worse
-            top = max(share for share, _ in landing.values())
-            landed = [i for i in contenders if landing[i][0] >= top - tol]
+        landing = check([0])
+        if k > 1 and _promising(landing, winner[0]):  # decide on more held-out rows
+            landing = check(list(range(min(k, LANDING_FOLDS))))
+        if _switches(landing, winner[0]):  # the simplest near-tie flows clearly worse
+            top = landing[max(landing, key=lambda i: landing[i].share)]
+            landed = [i for i in contenders if not clearly_better(top, landing[i])]
             i = min(landed, key=lambda i: (_complexity(sets[i]), loss(i, contenders[i])))
             notes.append(
-                f"flow check: {_describe(sets[i])} brings {landing[i][0]:.0%} of held-out "
+                f"flow check: {_describe(sets[i])} brings {landing[i].share:.0%} of held-out "
                 f"negatives into the positive cloud, {_describe(sets[winner[0]])} (the simplest "
-                f"of the best log-losses) {landing[winner[0]][0]:.0%}"
+                f"of the best log-losses) {landing[winner[0]].share:.0%}"
             )
             winner = (i, contenders[i])
     metrics = calibration_metrics(oof[winner], y)
@@ -335,7 +339,7 @@ def select_barrier(
                 "folds": n_folds[i],
             }
             if contenders.get(i) == c and i in landing:
-                row["landing"] = round(landing[i][0], 4)
+                row["landing"] = round(landing[i].share, 4)
             candidates.append(row)
     return CalibrationReport(
         **metrics,
@@ -349,10 +353,16 @@ def select_barrier(
     )
 
 
-def _switches(landing: dict, tol: float, simplest: int) -> bool:
-    """Whether the flow check overrules the simplest candidate: it lands more than ``tol``
-    below the best contender."""
-    return landing[simplest][0] < max(share for share, _ in landing.values()) - tol
+def _promising(landing: dict, simplest: int) -> bool:
+    """Whether a switch is worth checking on more rows: some contender lands ``MIN_GAP`` more."""
+    return max(got.share for got in landing.values()) >= landing[simplest].share + MIN_GAP
+
+
+def _switches(landing: dict, simplest: int) -> bool:
+    """Whether the flow check overrules the simplest candidate: the best-landing contender lands
+    clearly more of the same held-out negatives (``landing.clearly_better``)."""
+    top = max(landing.values(), key=lambda got: got.share)
+    return clearly_better(top, landing[simplest])
 
 
 def _describe(fs: tuple) -> str:
