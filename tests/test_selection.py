@@ -158,6 +158,17 @@ def test_tiny_data_falls_back_to_fewer_folds_with_a_note():
         oc.make_steerer("odesteer").fit(pos[:1], neg)
 
 
+@pytest.mark.parametrize("n", [2, 3, 19])
+def test_too_few_examples_for_the_flow_check_skip_it_and_say_so(n):
+    report = oc.make_steerer("odesteer", **FAST).fit(*_linear(n=n)).report_
+    assert report.n_folds == min(n, 5)
+    assert not any("landing" in c for c in report.candidates)
+    skipped = [note for note in report.notes if note.startswith("no flow check")]
+    assert skipped == [
+        f"no flow check: it needs 20 examples of each class, the smaller class has {n}"
+    ]
+
+
 def test_chance_level_data_warns():
     g = torch.Generator().manual_seed(0)
     pos, neg = torch.randn(60, 8, generator=g), torch.randn(60, 8, generator=g)

@@ -57,6 +57,7 @@ PRUNE_MARGIN = (0.1, 0.02)  # drop a set when its fold-1 loss > best * (1 + 0.1)
 EARLY_STOP_MARGIN = (0.25, 0.05)  # during fold 1, stop fitting a set beyond this (wider) margin
 MAX_SURVIVORS = 3
 LANDING_FOLDS = 3  # the flow check decides a switch on this many fold splits
+LANDING_MIN_ROWS = 20  # per class: below this the flow check is skipped (and says so)
 CONTENDER_MARGIN = (0.25, 0.05)  # flow check: each family's best set within this margin of the best
 SEARCH_TOL, SEARCH_MAX_ITER = 1e-3, 200
 
@@ -307,7 +308,12 @@ def select_barrier(
         contenders.setdefault(i, c)
     for i, c in family_best(full, bar=loss(*min(full, key=lambda ic: loss(*ic)))):
         contenders.setdefault(i, c)
-    if len(contenders) > 1:  # which barrier's flow lands held-out negatives best?
+    if len(contenders) > 1 and smallest < LANDING_MIN_ROWS:  # too few for neighbour judging
+        notes.append(
+            f"no flow check: it needs {LANDING_MIN_ROWS} examples of each class, the smaller "
+            f"class has {smallest}"
+        )
+    elif len(contenders) > 1:  # which barrier's flow lands held-out negatives best?
         small = SearchSpace(n_components=min(space.n_components, SEARCH_COMPONENTS))
         chosen = {i: _settings(sets[i], C_of(i, c), small) for i, c in contenders.items()}
 
