@@ -60,8 +60,9 @@ def chance_warning(accuracy: float, log_loss: float) -> str:
     return ""
 
 
-def describe(settings: dict) -> str:
-    """``tensor_sketch degree 2, gamma 1, C 1`` / ``linear, C 0.1`` (centring named when off)."""
+def describe(settings: dict, *, with_C: bool = True) -> str:
+    """``tensor_sketch degree 2, gamma 1, C 1`` / ``linear, C 0.1`` (centring named when off);
+    ``with_C=False`` names the feature set only."""
     parts = [str(settings["features"])]
     if settings["features"] == "tensor_sketch":
         parts[0] += f" degree {settings['degree']}"
@@ -71,7 +72,8 @@ def describe(settings: dict) -> str:
         parts.append("uncentred")
     if not settings.get("normalize", True):
         parts.append("not normalised")
-    parts.append(f"C {settings['C']:.3g}")
+    if with_C:
+        parts.append(f"C {settings['C']:.3g}")
     return ", ".join(parts)
 
 

@@ -128,8 +128,9 @@ def quadratic_euler_flow(
     inv_r2 = r2s.reciprocal().unsqueeze(2).unbind(0)
     # Every view the loop needs is made here: on CPU a slice costs as much as a small product.
     rows = ext.unbind(0)  # [y, r] at each step, (B, d + 1)
-    ys = ext[:, :, :d].unbind(0)  # y at each step, written in place
-    y_rows = ext[:, :, :d].unsqueeze(2).unbind(0)  # (B, 1, d) views of y, one bmm per dot
+    Y = ext[:, :, :d]  # (steps + 1, B, d): the path, less the mean
+    ys = Y.unbind(0)  # y at each step, written in place
+    y_rows = Y.unsqueeze(2).unbind(0)  # (B, 1, d) views of y, one bmm per dot
     h = x.new_empty(steps + 1, B, 1) if values else None
     radius = ext[:, :, d:].unbind(0) if values else None
     P = x.new_empty(B, d + 1)
@@ -147,7 +148,7 @@ def quadratic_euler_flow(
         u = g.addcmul_(ys[i], coef, value=-1.0)  # |y| (I - z z^T)(K z + k): along grad h
         norm = torch.linalg.vector_norm(u, dim=1, keepdim=True).clamp_min_(1e-30)
         torch.addcdiv(ys[i], u, norm, value=dt, out=ys[i + 1])
-    path = torch.add(ext[:, :, :d], q.mean)  # a fresh, contiguous (steps + 1, B, d)
+    path = torch.add(Y, q.mean)  # a fresh, contiguous (steps + 1, B, d)
     if h is not None:
         h = h.squeeze(2).mul_(0.5).add_(q.c)
     return path, h

@@ -40,9 +40,14 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from odesteer_core.method.calibration import CalibrationReport, calibration_metrics, chance_warning
+from odesteer_core.method.calibration import (
+    CalibrationReport,
+    calibration_metrics,
+    chance_warning,
+    describe,
+)
 from odesteer_core.method.features import Identity, RandomFourier, TensorSketch
-from odesteer_core.method.landing import MIN_GAP, clearly_better, landing_shares
+from odesteer_core.method.landing import MIN_GAP, Landing, clearly_better, landing_shares
 from odesteer_core.method.logistic import fit_logistic_batched
 
 __all__ = ["SearchSpace", "select_barrier"]
@@ -325,14 +330,15 @@ def select_barrier(
         landing = check([0])
         if k > 1 and _promising(landing, winner[0]):  # decide on more held-out rows
             landing = check(list(range(min(k, LANDING_FOLDS))))
-        if _switches(landing, winner[0]):  # the simplest near-tie flows clearly worse
-            top = landing[max(landing, key=lambda i: landing[i].share)]
+        top = _best(landing)
+        if clearly_better(top, landing[winner[0]]):  # the simplest near-tie flows clearly worse
             landed = [i for i in contenders if not clearly_better(top, landing[i])]
             i = min(landed, key=lambda i: (_complexity(sets[i]), loss(i, contenders[i])))
+            was = describe(chosen[winner[0]], with_C=False)
             notes.append(
-                f"flow check: {_describe(sets[i])} brings {landing[i].share:.0%} of held-out "
-                f"negatives into the positive cloud, {_describe(sets[winner[0]])} (the simplest "
-                f"of the best log-losses) {landing[winner[0]].share:.0%}"
+                f"flow check: {describe(chosen[i], with_C=False)} brings {landing[i].share:.0%} "
+                f"of held-out negatives into the positive cloud, {was} (the simplest of the best "
+                f"log-losses) {landing[winner[0]].share:.0%}"
             )
             winner = (i, contenders[i])
     metrics = calibration_metrics(oof[winner], y)
@@ -359,23 +365,14 @@ def select_barrier(
     )
 
 
+def _best(landing: dict) -> Landing:
+    """The landing of the contender whose flow lands the largest share."""
+    return max(landing.values(), key=lambda got: got.share)
+
+
 def _promising(landing: dict, simplest: int) -> bool:
     """Whether a switch is worth checking on more rows: some contender lands ``MIN_GAP`` more."""
-    return max(got.share for got in landing.values()) >= landing[simplest].share + MIN_GAP
-
-
-def _switches(landing: dict, simplest: int) -> bool:
-    """Whether the flow check overrules the simplest candidate: the best-landing contender lands
-    clearly more of the same held-out negatives (``landing.clearly_better``)."""
-    top = max(landing.values(), key=lambda got: got.share)
-    return clearly_better(top, landing[simplest])
-
-
-def _describe(fs: tuple) -> str:
-    kind, degree, gamma, center, normalize = fs
-    text = kind + (f" degree {degree}" if kind == "tensor_sketch" else "")
-    text += f", gamma {gamma:g}" if gamma is not None else ""
-    return text + ("" if center else ", uncentred") + ("" if normalize else ", not normalised")
+    return _best(landing).share >= landing[simplest].share + MIN_GAP
 
 
 def _settings(fs: tuple, C: float, space: SearchSpace) -> dict:
