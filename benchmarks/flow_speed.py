@@ -4,7 +4,8 @@ What one generated token pays at the hooked layer for the ODESteer arm, side by 
 (cases timed round-robin, medians over ``--repeats``):
 
   floor             ten (3 x (d + 1)) @ ((d + 1) x (d + 1)) matrix products: the arithmetic
-                    the quadratic barrier needs, nothing else
+                    the quadratic barrier needs, nothing else, with the faster of MKL's kernel
+                    (``torch.mm``) and oneDNN's (``kernels.linear``), both shown
   flow              ``s.flow(x, T, 10, "euler")``: the lean loop (``method/flows.py``), no checks
   steer             ``s.steer(x, T)``: the public call (argument checks, dtype round trip)
   path + barrier    ``s.trajectory_with_barrier(x, T)``: what the generation hook records
@@ -33,6 +34,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
 import odesteer_core as oc  # noqa: E402
+from odesteer_core.method.kernels import linear  # noqa: E402
 from odesteer_core.method.ode import integrate  # noqa: E402
 
 TARGETS_MS = {256: 0.6, 768: 1.2}
@@ -88,8 +90,11 @@ def main() -> None:
         f"{torch.get_num_threads()} threads, {date.today()}; batch 3, 10 Euler steps, "
         f"median of {args.repeats}\n"
     )
-    print("| d | floor (ms) | flow | steer | path + barrier | generic Euler | steer / floor |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| d | floor: MKL (ms) | oneDNN | flow | steer | path + barrier | generic Euler "
+        "| steer / floor |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     results = {}
     for d in (256, 768):
         pos, neg = synthetic(d)
@@ -99,12 +104,17 @@ def main() -> None:
         M = s.barrier_.quadratic().M
         y = torch.randn(3, d + 1)
 
-        def floor(y=y, M=M):
+        def floor_mkl(y=y, M=M):
             for _ in range(10):
                 torch.mm(y, M)
 
+        def floor_onednn(y=y, M=M):
+            for _ in range(10):
+                linear(y, M)  # M is symmetric: y M^T = y M
+
         cases = {
-            "floor": floor,
+            "floor: MKL": floor_mkl,
+            "floor: oneDNN": floor_onednn,
             "flow": lambda s=s, x=x, T=T: s.flow(x, T, 10, "euler"),
             "steer": lambda s=s, x=x, T=T: s.steer(x, T),
             "path + barrier": lambda s=s, x=x, T=T: s.trajectory_with_barrier(x, T),
@@ -113,9 +123,11 @@ def main() -> None:
             ),
         }
         ms = time_cases(cases, args.repeats)
+        ms["floor"] = min(ms["floor: MKL"], ms["floor: oneDNN"])
         results[d] = (ms, s, x, T)
         print(
-            f"| {d} | {ms['floor']:.3f} | {ms['flow']:.3f} | {ms['steer']:.3f} | "
+            f"| {d} | {ms['floor: MKL']:.3f} | {ms['floor: oneDNN']:.3f} | {ms['flow']:.3f} | "
+            f"{ms['steer']:.3f} | "
             f"{ms['path + barrier']:.3f} | {ms['generic Euler']:.3f} | "
             f"{ms['steer'] / ms['floor']:.1f}x |"
         )

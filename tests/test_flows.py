@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import odesteer_core as oc
+from odesteer_core.method import flows
 from odesteer_core.method.features import TensorSketch
 from odesteer_core.method.flows import quadratic_euler_flow
 
@@ -84,6 +85,41 @@ def test_a_row_at_the_mean_moves_along_the_linear_term(steerer):
     x = q.mean[None].clone()
     path, h = quadratic_euler_flow(q, x, 0.5, 5, values=True)
     assert torch.isfinite(path).all() and torch.isfinite(h).all()
+
+
+@pytest.mark.parametrize("rows", [1, 3])
+def test_both_product_kernels_give_one_path(steerer, monkeypatch, rows):
+    # At this width the step's product is MKL's; with the thresholds at 0 it is oneDNN's
+    # (``linear(rows, M)``, right only because M is symmetric).
+    q = steerer.barrier_.quadratic()
+    if not q.onednn:
+        pytest.skip("oneDNN's kernel is not available on this machine")
+    assert not q.use_onednn(rows)
+    x = _clouds(seed=5)[1][:rows]
+    mkl = quadratic_euler_flow(q, x, 0.7, 6, values=True)
+    monkeypatch.setattr(flows, "ONEDNN_MIN_D", 0)
+    monkeypatch.setattr(flows, "ONEDNN_MIN_D_ONE_ROW", 0)
+    assert q.use_onednn(rows)
+    onednn = quadratic_euler_flow(q, x, 0.7, 6, values=True)
+    for a, b in zip(onednn, mkl):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_the_product_kernel_follows_width_and_rows():
+    def form(d):
+        return flows.QuadraticBarrier(torch.zeros(d), torch.zeros(d, d), torch.zeros(d), 0.0)
+
+    narrow, wide, widest = (form(d) for d in (256, flows.ONEDNN_MIN_D, flows.ONEDNN_MIN_D_ONE_ROW))
+    if not narrow.onednn:
+        pytest.skip("oneDNN's kernel is not available on this machine")
+    assert [q.use_onednn(3) for q in (narrow, wide, widest)] == [False, True, True]
+    assert [q.use_onednn(1) for q in (narrow, wide, widest)] == [False, False, True]
+    assert not flows.QuadraticBarrier(
+        torch.zeros(1024, dtype=torch.float64),
+        torch.zeros(1024, 1024, dtype=torch.float64),
+        torch.zeros(1024, dtype=torch.float64),
+        0.0,
+    ).use_onednn(3)  # oneDNN's kernel here is float32 only
 
 
 def test_the_flow_keeps_the_radius_to_first_order(steerer):

@@ -208,6 +208,18 @@ def test_load_rejects_corrupt_and_foreign_files(tmp_path):
 
 
 # -- bad input ------------------------------------------------------------------------------------------
+def test_large_finite_activations_pass_the_finite_check():
+    # Their sum overflows (float32: to inf; float16 above 65504), which alone must not reject them.
+    from odesteer_core.method.checks import check_activations
+
+    big = torch.full((2, 8), 3e38)
+    assert check_activations(big, "x") is big
+    half = torch.full((4, 8), 60000.0, dtype=torch.float16)
+    assert check_activations(half, "x") is half
+    with pytest.raises(ValueError, match=r"NaN or inf in 1 row\(s\)"):
+        check_activations(torch.cat([big, torch.full((1, 8), math.nan)]), "x")
+
+
 def test_bad_inputs_raise_clear_errors():
     pos, neg, _ = _linear_data()
     s = _make("odesteer")
@@ -236,6 +248,8 @@ def test_bad_inputs_raise_clear_errors():
         s.steer(neg[:2, :8], 1.0)
     with pytest.raises(ValueError, match="NaN or inf"):
         s.steer(torch.full((1, 16), math.inf), 1.0)
+    with pytest.raises(ValueError, match=r"NaN or inf in 1 row\(s\)"):  # -inf + inf: a NaN sum
+        s.steer(torch.tensor([[-math.inf, math.inf] + [0.0] * 14, [1.0] * 16]), 1.0)
     with pytest.raises(ValueError, match="finite"):
         s.steer(neg[:2], math.nan)
     with pytest.raises(TypeError, match="real number"):

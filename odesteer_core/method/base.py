@@ -175,7 +175,8 @@ class Steerer:
         x, T, steps, solver = self._arguments(x, T, steps, solver)
         if T == 0.0:
             return x.clone()
-        return self.flow(x.float(), T, steps, solver)[0][-1].to(x.dtype)
+        end = self.flow(x.float(), T, steps, solver)[0][-1]
+        return end if x.dtype == torch.float32 else end.to(x.dtype)
 
     def barrier(self, x: torch.Tensor) -> torch.Tensor:
         """Estimated ``log p+(x) / p-(x)``: (B,) float32 on x's device."""
