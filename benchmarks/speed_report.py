@@ -4,7 +4,8 @@
                  linear_kernels.py (MKL vs oneDNN at 1-4 rows),
                  generation_speed.py --preset cpu-85m (batching gain, ODESteer overhead per token),
                  the same with --no-onednn (PyTorch's default linear kernel)
-  --gpu          steer_speed.py --device cuda, generation_speed.py --preset gpu-8b
+  --gpu          gpu_flow.py (the lean flow: eager launches vs one CUDA graph, d = 4096),
+                 steer_speed.py --device cuda, generation_speed.py --preset gpu-8b
                  (Llama-3.1-8B shape, bfloat16: about 3 minutes on one H100)
 
 Each script prints its own table and PASS/FAIL lines; this runs them one after another (never in
@@ -33,6 +34,7 @@ RUNS = {
         ["generation_speed.py", "--preset", "cpu-85m", "--no-onednn"],
     ],
     "gpu": [
+        ["gpu_flow.py", "--device", "cuda"],
         ["steer_speed.py", "--device", "cuda"],
         ["generation_speed.py", "--preset", "gpu-8b"],
     ],
