@@ -28,7 +28,6 @@ Usage: python benchmarks/gpu_flow.py [--device cuda] [--d 4096] [--batch 3] [--r
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -36,23 +35,13 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
+from flow_speed import synthetic  # noqa: E402  (the benchmarks' folder is the script's)
+from steer_speed import median_ms  # noqa: E402
+
 import odesteer_core as oc  # noqa: E402
 from odesteer_core.method.flows import QuadraticBarrier, quadratic_euler_flow  # noqa: E402
 
 STEPS = 10
-
-
-def synthetic(d: int, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """LLM-like clouds: a dominant shared mean, the classes apart in a 2-D XOR pattern."""
-    g = torch.Generator().manual_seed(seed)
-    mean = 0.5 * torch.randn(d, generator=g)
-    mean[:4] = torch.tensor([60.0, -40.0, 30.0, 25.0])
-    signs = torch.randint(0, 2, (2, n), generator=g).float() * 2 - 1
-    pos = mean + torch.randn(n, d, generator=g)
-    neg = mean + torch.randn(n, d, generator=g)
-    pos[:, 4:6] += 3.0 * torch.stack([signs[0], signs[0]], 1)
-    neg[:, 4:6] += 3.0 * torch.stack([signs[1], -signs[1]], 1)
-    return pos, neg
 
 
 def device_dt_flow(q: QuadraticBarrier, x: torch.Tensor, dt: torch.Tensor, steps: int):
@@ -125,21 +114,6 @@ class GraphedFlow:
         return self.path
 
 
-def median_ms(cases: dict, repeats: int, sync) -> dict[str, float]:
-    for fn in cases.values():
-        for _ in range(10):
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in cases}
-    for _ in range(repeats):
-        for name, fn in cases.items():
-            sync()
-            t0 = time.perf_counter()
-            fn()
-            sync()
-            times[name].append(time.perf_counter() - t0)
-    return {name: 1000 * statistics.median(t) for name, t in times.items()}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cuda")
@@ -195,7 +169,7 @@ def main() -> None:
             worst = max(worst, float((got - lean).abs().max()))
             print(f"(compile for batch {B}: {time.perf_counter() - t0:.1f} s)")
             cases["compiled"] = lambda x=x, f=compiled, dt=dt: f(q.M, q.mean, x, dt, STEPS)
-        ms = median_ms(cases, args.repeats, sync)
+        ms = median_ms(cases, args.repeats, 10, sync)
         cell = {k: f"{ms[k]:.3f}" if k in ms else "-" for k in ("graph", "compiled")}
         ratio = f"{ms['graph'] / ms['flow']:.2f}x" if "graph" in ms else "-"
         print(
