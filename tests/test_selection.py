@@ -7,6 +7,7 @@ import torch
 
 import odesteer_core as oc
 from odesteer_core.method.calibration import CalibrationReport, calibration_metrics
+from odesteer_core.view.calibration_plot import quality_line
 
 FAST = {"n_components": 256}
 
@@ -167,6 +168,7 @@ def test_too_few_examples_for_the_flow_check_skip_it_and_say_so(n):
     assert skipped == [
         f"no flow check: it needs 20 examples of each class, the smaller class has {n}"
     ]
+    assert "(no flow check: it needs 20 examples" in quality_line(report, 2)  # shown in the app
 
 
 def test_chance_level_data_warns():

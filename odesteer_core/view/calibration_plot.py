@@ -22,7 +22,8 @@ def quality_line(report: CalibrationReport | None, layer: int) -> str:
     if report is None:
         return f"Barrier at layer {layer}: no held-out report (fitted with fixed settings)."
     line = f"Barrier at layer {layer}: {report.summary()}"
-    line += "".join(f" ({note})" for note in report.notes if note.startswith("flow check"))
+    flow_notes = (note for note in report.notes if note.startswith(("flow check", "no flow check")))
+    line += "".join(f" ({note})" for note in flow_notes)  # why the choice (or no check) was made
     if report.warning:
         line = f"⚠️ {line}"
     return line
